@@ -1,0 +1,78 @@
+"""Lambda entry points of the validator service: the receiver and the validator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.consumer import Route, consume_events, route_detail
+from shared.events import FileReceived
+from shared.observability import observability_for
+from shared.resources import PipelineResources, current_resources
+
+from .intake import ObjectAnnouncement, admit, receive_object
+from .validation import ValidatorSettings, account_for_part, validate_file
+
+receiver_observability = observability_for("receiver")
+validator_observability = observability_for("validator")
+logger = validator_observability.logger
+
+
+@receiver_observability.logger.inject_lambda_context
+@receiver_observability.metrics.log_metrics
+def receiver_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """S3 "Object Created" (through the receiver's queue) → ledger entry + FileReceived, once per version."""
+    resources = current_resources()
+    publisher = resources.publisher("receiver")
+
+    @resources.ledger.once_per_version("receiver", "[bucket.name, object.key, object.version_id, object.etag]", context)
+    def receive_once(detail: dict[str, Any]) -> dict[str, Any]:
+        s3_object = detail["object"]
+        received = receive_object(
+            ObjectAnnouncement(
+                bucket=detail["bucket"]["name"],
+                key=s3_object["key"],
+                size=int(s3_object["size"] or 0),
+                etag=s3_object.get("etag", ""),
+                version_id=s3_object.get("version_id"),
+            ),
+            store=resources.store,
+            ledger=resources.ledger,
+            publisher=publisher,
+        )
+        return {"received": received is not None}
+
+    def handle(notification: S3EventNotificationEventBridgeModel) -> None:
+        receive_once(detail=notification.detail.model_dump())
+
+    routes = {"Object Created": Route(model=S3EventNotificationEventBridgeModel, handle=handle)}
+    return dict(consume_events(event, context, routes, receiver_observability.logger))
+
+
+@logger.inject_lambda_context
+@validator_observability.metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """FileReceived → admission checks → the four checks → FileValidated | FileOversized | FileRejected."""
+    resources = current_resources()
+    limits = ValidatorSettings()
+
+    @resources.ledger.once_per_version("validator", "[bucket, key, version_id, etag]", context)
+    def validate_once(detail: FileReceived) -> dict[str, Any]:
+        return _validate(detail, resources, limits)
+
+    routes = {FileReceived.detail_type: route_detail(FileReceived, lambda detail: validate_once(detail=detail))}
+    return dict(consume_events(event, context, routes, logger))
+
+
+def _validate(received: FileReceived, resources: PipelineResources, limits: ValidatorSettings) -> dict[str, Any]:
+    publisher = resources.publisher("validator")
+    admitted = admit(received, pipeline_bucket=resources.settings.bucket, ledger=resources.ledger, publisher=publisher)
+    if admitted is None:
+        return {"status": "rejected"}
+    resources.ledger.update(admitted.file_id, status="validating", stage="validator")
+    outcome = validate_file(admitted, limits, store=resources.store, ledger=resources.ledger, publisher=publisher)
+    account_for_part(admitted, outcome, resources.ledger)
+    logger.info("file validated", file_id=admitted.file_id, status=outcome.status, rows=outcome.rows_out)
+    return {"status": outcome.status}

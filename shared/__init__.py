@@ -1,0 +1,1 @@
+"""The amazon-reviews-nlp shared package: event models, storage layout, publisher, ledger, settings."""

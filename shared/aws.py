@@ -1,0 +1,43 @@
+"""boto3 clients for the pipeline's resources, built from settings (never from globals at import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from .settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+# Standard retry mode backs off on throttling and 5xx answers; ten attempts ride out a burst of
+# throttling before the message is handed back to SQS (and, past the redrive count, to the DLQ).
+_RETRYING = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    s3: S3Client
+    events: EventBridgeClient
+    dynamodb: DynamoDBClient
+    sns: SNSClient
+    sqs: SQSClient
+
+
+def clients_for(settings: PipelineSettings) -> AwsClients:
+    session = boto3.session.Session()
+    endpoint = settings.aws_endpoint_url
+    return AwsClients(
+        s3=session.client("s3", endpoint_url=endpoint, config=_RETRYING),
+        events=session.client("events", endpoint_url=endpoint, config=_RETRYING),
+        dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=_RETRYING),
+        sns=session.client("sns", endpoint_url=endpoint, config=_RETRYING),
+        sqs=session.client("sqs", endpoint_url=endpoint, config=_RETRYING),
+    )

@@ -1,0 +1,143 @@
+"""Every S3 prefix of the pipeline bucket, in one place (DESIGN §3).
+
+No other module builds a key by hand: services ask this module, so moving a prefix is one change,
+and the checks on keys that arrive from outside (`parse_inbound_key`) live beside the layout they
+protect.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, cast
+
+from .events import Dataset
+
+RAW = "raw/"
+ERRORS = "errors/"
+CHUNKS = "chunks/"
+PROCESSED = "processed/"
+ETL = "etl/"
+MODELS = "models/"
+PREDICTIONS = "predictions/"
+MONITORING = "monitoring/"
+MONITORING_LOGS = MONITORING + "logs/"
+MONITORING_METRICS = MONITORING + "metrics/"
+MONITORING_ALERTS = MONITORING + "alerts/"
+
+DATASETS: tuple[Dataset, ...] = ("train", "inference")
+INBOUND_AREAS = (RAW, CHUNKS)
+CURRENT_MODEL_PREFIX = MODELS + "current/"
+REPORT_SUFFIX = ".report.json"
+
+# Control characters (C0, DEL, C1) in a key are refused: they break logs, terminals and shells downstream.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_KEY_BYTES = 1024
+
+
+class UnsafeKeyError(ValueError):
+    """A key that must not be read from or written to."""
+
+
+InboundArea = Literal["raw", "chunks"]
+
+
+@dataclass(frozen=True)
+class InboundKey:
+    """A key under raw/{dataset}/ or chunks/{dataset}/, checked for traversal and junk."""
+
+    key: str
+    area: InboundArea
+    dataset: Dataset
+
+    @property
+    def file_name(self) -> str:
+        return posixpath.basename(self.key)
+
+
+def parse_inbound_key(key: str) -> InboundKey:
+    """Check a key announced by S3 or an external system and say where it belongs.
+
+    Refuses keys with `..` segments, absolute paths, backslashes, control characters, and anything
+    outside raw/{train,inference}/ and chunks/{train,inference}/.
+    """
+    if not key:
+        raise UnsafeKeyError("the key is empty")
+    if len(key.encode("utf-8")) > _MAX_KEY_BYTES:
+        raise UnsafeKeyError("the key is longer than S3's 1024-byte limit")
+    if _CONTROL_CHARACTERS.search(key):
+        raise UnsafeKeyError("the key contains control characters")
+    if key.startswith("/"):
+        raise UnsafeKeyError("the key is an absolute path")
+    if "\\" in key:
+        raise UnsafeKeyError("the key contains a backslash")
+    segments = key.split("/")
+    if any(segment in ("..", ".") for segment in segments):
+        raise UnsafeKeyError("the key contains a '.' or '..' path segment")
+    if len(segments) < 3 or not segments[-1]:
+        raise UnsafeKeyError("the key does not name a file under raw/{dataset}/ or chunks/{dataset}/")
+    area, dataset = segments[0], segments[1]
+    if area + "/" not in INBOUND_AREAS:
+        raise UnsafeKeyError(f"the key is outside the pipeline's inbound prefixes {list(INBOUND_AREAS)}")
+    if dataset not in DATASETS:
+        raise UnsafeKeyError(f"the key's dataset folder {dataset!r} is not one of {list(DATASETS)}")
+    return InboundKey(key=key, area=cast(InboundArea, area), dataset=cast(Dataset, dataset))
+
+
+def raw_key(dataset: Dataset, file_name: str) -> str:
+    return f"{RAW}{dataset}/{file_name}"
+
+
+def error_key(dataset: Dataset, source_key: str) -> str:
+    """Where a rejected file is moved: errors/{dataset}/ followed by its path below its inbound prefix."""
+    inbound = parse_inbound_key(source_key)
+    below_dataset = inbound.key.split("/", 2)[2]
+    return f"{ERRORS}{dataset}/{inbound.area}/{below_dataset}"
+
+
+def report_key(moved_key: str) -> str:
+    """The JSON report that sits beside a rejected file."""
+    return moved_key + REPORT_SUFFIX
+
+
+def chunk_key(dataset: Dataset, root_file_id: str, part_index: int, suffix: str) -> str:
+    return f"{CHUNKS}{dataset}/{root_file_id}/part-{part_index:05d}{suffix}"
+
+
+def processed_key(dataset: Dataset, root_file_id: str, part_index: int | None) -> str:
+    return f"{PROCESSED}{dataset}/{root_file_id}/part-{part_index or 0:05d}.parquet"
+
+
+def etl_prefix(dataset: Dataset) -> str:
+    return f"{ETL}{dataset}/"
+
+
+def etl_key(dataset: Dataset, root_file_id: str, part_index: int | None) -> str:
+    return f"{etl_prefix(dataset)}{root_file_id}/part-{part_index or 0:05d}.parquet"
+
+
+def model_prefix(version: str) -> str:
+    return f"{MODELS}{version}/"
+
+
+def predictions_key(root_file_id: str, part_index: int | None, suffix: str = ".parquet") -> str:
+    return f"{PREDICTIONS}{root_file_id}/part-{part_index or 0:05d}{suffix}"
+
+
+def predictions_manifest_key(root_file_id: str) -> str:
+    return f"{PREDICTIONS}{root_file_id}/manifest.json"
+
+
+def monitoring_log_key(moment: datetime, batch_id: str) -> str:
+    """One JSON-lines object per consumed batch, partitioned by day."""
+    return f"{MONITORING_LOGS}{moment:%Y-%m-%d}/{moment:%H%M%S}-{batch_id}.jsonl"
+
+
+def alert_key(moment: datetime, alert_id: str) -> str:
+    return f"{MONITORING_ALERTS}{moment:%Y-%m-%d}/{alert_id}.json"
+
+
+def metrics_prefix(version: str) -> str:
+    return f"{MONITORING_METRICS}{version}/"

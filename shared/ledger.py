@@ -1,0 +1,320 @@
+"""The file ledger: one DynamoDB table recording every file's life (DESIGN §4).
+
+Items, in one table keyed by (`pk`, `sk`):
+
+- `FILE#<file_id>` / `META`: the file's record (where it is, its status, counts, report and outputs);
+- `FILE#<root_file_id>` / `PART#<stage>#<index>`: marks that part `index` of a root file finished
+  `stage`, so counting a part twice is impossible;
+- `idempotency#<stage>` / `<hash>`: Powertools idempotency records, one per object version and stage.
+
+The chunk barrier uses atomic counters: each part's completion is a transaction that writes the part
+marker (only if absent) and adds to the root's counters, so parts may finish before the chunker has
+said how many there are; whichever write makes `done == expected` true wins the conditional
+completion, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from .events import Dataset, Origin
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+FileStatus = Literal["received", "validating", "chunking", "validated", "chunked", "rejected"]
+FINAL_STATUSES: frozenset[str] = frozenset({"validated", "chunked", "rejected"})
+BarrierStage = Literal["validation", "etl", "predictions"]
+
+# Object versions are immutable, so an idempotency record may live as long as the data does.
+_IDEMPOTENCY_TTL_SECONDS = 90 * 24 * 3600
+_META = "META"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def file_id_for(bucket: str, key: str, version: str | None) -> str:
+    """A stable id for one version of one object: the same delivery twice maps to the same id.
+
+    `version` is the S3 version id, or the ETag where the bucket is not versioned, so a corrected
+    re-upload under the same key is a new file.
+    """
+    digest = hashlib.sha256(f"{bucket}\x00{key}\x00{version or ''}".encode()).hexdigest()
+    return digest[:32]
+
+
+class FileRecord(BaseModel):
+    """A file's entry in the ledger."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    file_id: str
+    root_file_id: str
+    parent_file_id: str | None = None
+    correlation_id: str
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str = ""
+    size: int = 0
+    dataset: Dataset | None
+    origin: Origin
+    part_index: int | None = None
+    status: FileStatus = "received"
+    stage: str = "receiver"
+    reason: str | None = None
+    check: str | None = None
+    error_key: str | None = None
+    report_key: str | None = None
+    processed_key: str | None = None
+    layout: str | None = None
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_dropped: dict[str, int] = Field(default_factory=dict)
+    stages: dict[str, str] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
+    received_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def is_root(self) -> bool:
+        return self.file_id == self.root_file_id
+
+
+class BarrierState(BaseModel):
+    """Where a root file stands in one stage's part barrier."""
+
+    expected: int | None
+    done: int
+    completed_now: bool = Field(description="True for exactly one caller: the one whose write completed it.")
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the records hold ints and floats."""
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    if type(value).__name__ == "Decimal":
+        return int(value) if value == int(value) else float(value)
+    return value
+
+
+class FileLedger:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # -- records --------------------------------------------------------------------------------
+
+    def register(self, record: FileRecord) -> bool:
+        """Add a file's record unless one exists; True when this call created it."""
+        item = _to_item({"pk": f"FILE#{record.file_id}", "sk": _META, **record.model_dump()})
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get(self, file_id: str) -> FileRecord | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=_to_item({"pk": f"FILE#{file_id}", "sk": _META}), ConsistentRead=True
+        )
+        if "Item" not in response:
+            return None
+        return FileRecord.model_validate(_plain(_from_item(response["Item"])))
+
+    def update(self, file_id: str, **fields: Any) -> None:
+        """Set top-level fields of a record (status, stage, reason, keys, …)."""
+        fields["updated_at"] = time.time()
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": value for i, value in enumerate(fields.values())}
+        self._client.update_item(
+            TableName=self._table,
+            Key=_to_item({"pk": f"FILE#{file_id}", "sk": _META}),
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={name: _serializer.serialize(value) for name, value in values.items()},
+        )
+
+    def set_stage_status(self, file_id: str, stage: str, status: str) -> None:
+        """Record a downstream stage's status for a file (e.g. etl=completed, predictions=waiting_for_model)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=_to_item({"pk": f"FILE#{file_id}", "sk": _META}),
+            UpdateExpression="SET stages.#stage = :status, updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#stage": stage},
+            ExpressionAttributeValues=_to_item({":status": status, ":now": time.time()}),
+        )
+
+    def files(self, *, roots_only: bool = False) -> Iterator[FileRecord]:
+        """Every file record (a scan: the ledger holds files, not rows)."""
+        paginator = self._client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self._table,
+            FilterExpression="sk = :meta",
+            ExpressionAttributeValues={":meta": {"S": _META}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                record = FileRecord.model_validate(_plain(_from_item(item)))
+                if record.is_root or not roots_only:
+                    yield record
+
+    def files_with_stage_status(self, stage: str, status: str) -> list[FileRecord]:
+        return [record for record in self.files() if record.stages.get(stage) == status]
+
+    # -- the part barrier -----------------------------------------------------------------------
+
+    def set_parts_expected(self, root_file_id: str, stage: BarrierStage, expected: int) -> BarrierState:
+        response = self._client.update_item(
+            TableName=self._table,
+            Key=_to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+            UpdateExpression="SET counters.#expected = :expected",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#expected": f"{stage}_expected"},
+            ExpressionAttributeValues=_to_item({":expected": expected}),
+            ReturnValues="ALL_NEW",
+        )
+        return self._try_complete(root_file_id, stage, _plain(_from_item(response["Attributes"])))
+
+    def record_part_done(
+        self, root_file_id: str, stage: BarrierStage, part_index: int, adds: Mapping[str, int] | None = None
+    ) -> BarrierState:
+        """Count part `part_index` of a root file as done with `stage`, once, adding `adds` to its counters.
+
+        `adds` are extra counters summed on the root's `counters` map (rows in/out, rows dropped by
+        reason, …); they are added in the same transaction as the part marker, so a redelivered part
+        adds nothing.
+        """
+        increments = {f"{stage}_done": 1, **(adds or {})}
+        names = {f"#c{i}": name for i, name in enumerate(increments)}
+        values = {f":c{i}": amount for i, amount in enumerate(increments.values())}
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _to_item(
+                                {
+                                    "pk": f"FILE#{root_file_id}",
+                                    "sk": f"PART#{stage}#{part_index:05d}",
+                                    "at": time.time(),
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                            "UpdateExpression": "ADD " + ", ".join(f"counters.#c{i} :c{i}" for i in range(len(names))),
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": _to_item(values),
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
+                raise
+            # The marker exists: this part was already counted by an earlier delivery.
+        record = self.get(root_file_id)
+        if record is None:
+            raise LookupError(f"root file {root_file_id} is not in the ledger")
+        return self._try_complete(root_file_id, stage, record.model_dump())
+
+    def _try_complete(self, root_file_id: str, stage: BarrierStage, root: Mapping[str, Any]) -> BarrierState:
+        counters = root.get("counters", {})
+        expected = counters.get(f"{stage}_expected")
+        done = int(counters.get(f"{stage}_done", 0))
+        if expected is None or done < expected:
+            return BarrierState(expected=expected, done=done, completed_now=False)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                UpdateExpression="SET counters.#complete = :one",
+                ConditionExpression="attribute_not_exists(counters.#complete)",
+                ExpressionAttributeNames={"#complete": f"{stage}_complete"},
+                ExpressionAttributeValues=_to_item({":one": 1}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return BarrierState(expected=expected, done=done, completed_now=False)
+            raise
+        return BarrierState(expected=expected, done=done, completed_now=True)
+
+    # -- idempotency ----------------------------------------------------------------------------
+
+    def once_per_version(
+        self, stage: str, key_jmespath: str, context: LambdaContext
+    ) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+        """Decorate a function of `detail=` so it runs once per object version and stage.
+
+        `key_jmespath` picks the fields of the detail that identify the version (Powertools
+        idempotency, with its records in this table). A second delivery returns the first result
+        without side effects; one arriving while the first is still running fails and is retried.
+        """
+        config = idempotency_config(key_jmespath)
+        config.register_lambda_context(context)
+        return idempotent_function(  # type: ignore[no-any-return]
+            data_keyword_argument="detail", persistence_store=self.idempotency_store(stage), config=config
+        )
+
+    def idempotency_store(self, stage: str) -> DynamoDBPersistenceLayer:
+        """Powertools' idempotency records for one stage, kept in this table beside the files."""
+        return DynamoDBPersistenceLayer(
+            table_name=self._table,
+            key_attr="pk",
+            sort_key_attr="sk",
+            static_pk_value=f"idempotency#{stage}",
+            boto3_client=self._client,
+        )
+
+
+def idempotency_config(key_jmespath: str) -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath=key_jmespath,
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=_IDEMPOTENCY_TTL_SECONDS,
+    )

@@ -1,0 +1,98 @@
+"""Rejecting a file the same way at every stage: move it to errors/, write its report, tell the ledger and the bus."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import layout
+from .events import Dataset, FileRejected, Stage
+from .ledger import FileLedger
+from .publisher import EventPublisher
+from .storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a stage refused a file, in terms a user can act on."""
+
+    check: str
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    file_id: str
+    root_file_id: str
+    correlation_id: str
+    dataset: Dataset | None
+    source_key: str
+    source_version_id: str | None = None
+    part_index: int | None = None
+    part_count: int = 1
+
+
+def reject_file(
+    rejected: RejectedFile,
+    rejection: Rejection,
+    stage: Stage,
+    *,
+    store: ObjectStore | None,
+    ledger: FileLedger,
+    publisher: EventPublisher,
+) -> FileRejected:
+    """Move the file under errors/ with `<name>.report.json` beside it, then record and announce it.
+
+    With `store=None` nothing in the bucket is touched: used for announcements that must not be
+    acted on (a forged bucket or key), where moving the object would itself be the harm.
+    """
+    error_key = report_key = None
+    if store is not None and rejected.dataset is not None:
+        error_key = layout.error_key(rejected.dataset, rejected.source_key)
+        report_key = layout.report_key(error_key)
+        # The report goes first: if the move is interrupted, the retry finds a report and finishes the move.
+        store.write_json(
+            report_key,
+            {
+                "file_id": rejected.file_id,
+                "root_file_id": rejected.root_file_id,
+                "correlation_id": rejected.correlation_id,
+                "stage": stage,
+                "check": rejection.check,
+                "reason": rejection.reason,
+                "source_key": rejected.source_key,
+                "error_key": error_key,
+                "part_index": rejected.part_index,
+                "details": dict(rejection.details),
+                "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
+        store.move(rejected.source_key, error_key, rejected.source_version_id)
+    ledger.update(
+        rejected.file_id,
+        status="rejected",
+        stage=stage,
+        check=rejection.check,
+        reason=rejection.reason,
+        error_key=error_key,
+        report_key=report_key,
+    )
+    event = FileRejected(
+        correlation_id=rejected.correlation_id,
+        file_id=rejected.file_id,
+        root_file_id=rejected.root_file_id,
+        dataset=rejected.dataset,
+        stage=stage,
+        check=rejection.check,
+        reason=rejection.reason,
+        source_key=rejected.source_key,
+        error_key=error_key,
+        report_key=report_key,
+        part_index=rejected.part_index,
+        part_count=rejected.part_count,
+    )
+    publisher.publish(event)
+    return event
