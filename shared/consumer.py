@@ -83,7 +83,9 @@ def consume_events(
         logger.append_keys(correlation_id=correlation_id, detail_type=detail_type)
         route.handle(parsed)
 
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # Bad records are reported as item failures even when the whole batch is bad: raising would make a
+    # one-message batch of junk look like a crashed function instead of a rejected message.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
         event=dict(event), record_handler=handle_record, processor=processor, context=context
     )

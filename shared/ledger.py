@@ -16,6 +16,7 @@ completion, once.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -109,8 +110,19 @@ class BarrierState(BaseModel):
     completed_now: bool = Field(description="True for exactly one caller: the one whose write completed it.")
 
 
+def _storable(value: Any) -> Any:
+    """DynamoDB takes numbers as Decimal, never float."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {key: _storable(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_storable(inner) for inner in value]
+    return value
+
+
 def _to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
-    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+    return {name: _serializer.serialize(_storable(value)) for name, value in values.items()}
 
 
 def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,7 +135,7 @@ def _plain(value: Any) -> Any:
         return {key: _plain(inner) for key, inner in value.items()}
     if isinstance(value, list):
         return [_plain(inner) for inner in value]
-    if type(value).__name__ == "Decimal":
+    if isinstance(value, Decimal):
         return int(value) if value == int(value) else float(value)
     return value
 
@@ -165,7 +177,7 @@ class FileLedger:
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={name: _serializer.serialize(value) for name, value in values.items()},
+            ExpressionAttributeValues=_to_item(values),
         )
 
     def set_stage_status(self, file_id: str, stage: str, status: str) -> None:

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 MAX_ENTRIES_PER_CALL = 10
-MAX_ENTRY_BYTES = 256 * 1024
+# EventBridge's limit is on the whole entry (source, detail-type, detail, …) and on a request's total.
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def _entry_bytes(entry: PutEventsRequestEntryTypeDef) -> int:
+    """An entry's size as EventBridge counts it: source, detail-type and detail, in UTF-8."""
+    return sum(len(entry[field].encode("utf-8")) for field in ("Source", "DetailType", "Detail"))  # type: ignore[literal-required]
 
 
 class PublishError(RuntimeError):
@@ -51,20 +57,29 @@ class EventPublisher:
         self._sleep = sleep
 
     def publish(self, *details: PipelineDetail) -> None:
-        entries = [self._entry(detail) for detail in details]
-        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            self._put_with_retries(entries[start : start + MAX_ENTRIES_PER_CALL])
+        batch: list[PutEventsRequestEntryTypeDef] = []
+        batch_bytes = 0
+        for detail in details:
+            entry = self._entry(detail)
+            size = _entry_bytes(entry)
+            if batch and (len(batch) == MAX_ENTRIES_PER_CALL or batch_bytes + size > MAX_REQUEST_BYTES):
+                self._put_with_retries(batch)
+                batch, batch_bytes = [], 0
+            batch.append(entry)
+            batch_bytes += size
+        if batch:
+            self._put_with_retries(batch)
 
     def _entry(self, detail: PipelineDetail) -> PutEventsRequestEntryTypeDef:
-        body = detail.model_dump_json()
-        if len(body.encode("utf-8")) > MAX_ENTRY_BYTES:
-            raise ValueError(f"{detail.detail_type} detail exceeds EventBridge's 256 KB entry limit")
-        return {
+        entry: PutEventsRequestEntryTypeDef = {
             "Source": self._source,
             "DetailType": detail.detail_type,
-            "Detail": body,
+            "Detail": detail.model_dump_json(),
             "EventBusName": self._event_bus,
         }
+        if _entry_bytes(entry) > MAX_REQUEST_BYTES:
+            raise ValueError(f"{detail.detail_type} event exceeds EventBridge's 256 KB entry limit")
+        return entry
 
     def _put_with_retries(self, pending: Sequence[PutEventsRequestEntryTypeDef]) -> None:
         failures: list[str] = []

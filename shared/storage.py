@@ -75,7 +75,11 @@ class ObjectStore:
         return json.loads(self.read_bytes(key))
 
     def move(self, source_key: str, target_key: str, source_version_id: str | None = None) -> None:
-        """Copy then delete, so repeating a half-done move finishes it instead of losing the object."""
+        """Copy then delete, so repeating a half-done move finishes it instead of losing the object.
+
+        With `source_version_id`, exactly that version is copied and deleted: a newer upload under the
+        same key (a corrected file) is left alone.
+        """
         copy_source: dict[str, str] = {"Bucket": self.bucket, "Key": source_key}
         if source_version_id:
             copy_source["VersionId"] = source_version_id
@@ -83,9 +87,14 @@ class ObjectStore:
             self._client.copy_object(Bucket=self.bucket, Key=target_key, CopySource=copy_source)  # type: ignore[arg-type]
         except ClientError as error:
             # Already moved by an earlier attempt: the source is gone but the target is there.
-            if error.response["Error"]["Code"] not in ("NoSuchKey", "404") or self.head(target_key) is None:
+            if error.response["Error"]["Code"] not in ("NoSuchKey", "NoSuchVersion", "404"):
                 raise
-        self._client.delete_object(Bucket=self.bucket, Key=source_key)
+            if self.head(target_key) is None:
+                raise
+        if source_version_id:
+            self._client.delete_object(Bucket=self.bucket, Key=source_key, VersionId=source_version_id)
+        else:
+            self._client.delete_object(Bucket=self.bucket, Key=source_key)
 
     def keys(self, prefix: str) -> Iterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")

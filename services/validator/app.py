@@ -27,7 +27,7 @@ def receiver_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
     resources = current_resources()
     publisher = resources.publisher("receiver")
 
-    @resources.ledger.once_per_version("receiver", "[bucket.name, object.key, object.version_id, object.etag]", context)
+    @resources.ledger.once_per_version("receiver", "[bucket.name, object.key, object.version_id || object.etag]", context)
     def receive_once(detail: dict[str, Any]) -> dict[str, Any]:
         s3_object = detail["object"]
         received = receive_object(
@@ -58,7 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     resources = current_resources()
     limits = ValidatorSettings()
 
-    @resources.ledger.once_per_version("validator", "[bucket, key, version_id, etag]", context)
+    @resources.ledger.once_per_version("validator", "[bucket, key, version_id || etag]", context)
     def validate_once(detail: FileReceived) -> dict[str, Any]:
         return _validate(detail, resources, limits)
 

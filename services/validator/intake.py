@@ -134,7 +134,11 @@ def admit(
     """
     file_id = file_id_for(received.bucket, received.key, received.version_id or received.etag)
     record = record_for(received, file_id, received.dataset)
-    ledger.register(record)
+    if not ledger.register(record):
+        existing = ledger.get(file_id)
+        if existing is not None and existing.is_final:
+            # This version already settled: a repeated (or forged) announcement must not change its outcome.
+            return None
     problem: str | None = None
     if received.bucket != pipeline_bucket:
         problem = f"bucket {received.bucket!r} is not the pipeline's bucket"

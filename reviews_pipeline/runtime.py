@@ -1,0 +1,288 @@
+"""The pipeline on one machine: emulator, stack from the templates, one worker per service, uploads, settling."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import layout
+from shared.events import Dataset
+from shared.ledger import FileLedger, FileRecord, file_id_for
+from shared.storage import ObjectStore
+
+from .emulator import MotoServer
+from .stack import StackInfo, client, create_stack
+from .topology import Topology, load_topology
+from .workers import WorkerPool
+
+# What `run` copies out of the bucket: everything the pipeline wrote (raw/ is the user's own input).
+OUTPUT_PREFIXES = (
+    layout.PROCESSED,
+    layout.ETL,
+    layout.CHUNKS,
+    layout.ERRORS,
+    layout.MODELS,
+    layout.PREDICTIONS,
+    layout.MONITORING,
+)
+
+
+class RuntimeConfig(BaseModel):
+    """The `--config` file (YAML or JSON). Service settings become the services' environment variables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visibility_timeout_seconds: int | None = Field(
+        default=20,
+        ge=1,
+        description="Queue visibility timeout for local runs (a failed message returns after it); "
+        "null uses the templates' values, sized for Lambda's timeouts.",
+    )
+    settle_timeout_seconds: float = Field(default=900, gt=0, description="How long `run` waits for files to settle.")
+    services: dict[str, dict[str, str | int | float | bool]] = Field(
+        default_factory=dict,
+        description="Per service settings, e.g. {validator: {max_size_bytes: 1048576}} → "
+        "REVIEWS_VALIDATOR_MAX_SIZE_BYTES=1048576.",
+    )
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> RuntimeConfig:
+        if path is None:
+            return cls()
+        return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+    def service_environment(self) -> dict[str, str]:
+        return {
+            f"REVIEWS_{service.upper()}_{name.upper()}": json.dumps(value) if isinstance(value, bool) else str(value)
+            for service, settings in self.services.items()
+            for name, value in settings.items()
+        }
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    path: Path
+    dataset: Dataset
+    key: str
+    file_id: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    files_by_status: dict[str, int]
+    rows_in: int
+    current_stage: str
+    busy_queues: dict[str, int]
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    settled: bool
+    waited_seconds: float
+    stuck: list[str] = field(default_factory=list)
+
+
+class LocalPipeline:
+    """Start with `with LocalPipeline(...) as pipeline:`; everything stops on exit."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        config: RuntimeConfig | None = None,
+        endpoint_url: str | None = None,
+        topology: Topology | None = None,
+    ) -> None:
+        self.config = config or RuntimeConfig()
+        self.topology = topology or load_topology()
+        self.work_dir = work_dir
+        self._external_endpoint = endpoint_url
+        self._emulator: MotoServer | None = None
+        self._pool: WorkerPool | None = None
+        self._stack: StackInfo | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> LocalPipeline:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        endpoint = self._external_endpoint
+        if endpoint is None:
+            self._emulator = MotoServer(log_path=self.work_dir / "emulator.log").start()
+            endpoint = self._emulator.endpoint_url
+        self._stack = create_stack(
+            self.topology, endpoint, visibility_timeout_seconds=self.config.visibility_timeout_seconds
+        )
+        self._pool = WorkerPool(
+            self.topology, self._stack, self.work_dir / "logs", environment=self.config.service_environment()
+        )
+        self._pool.start()
+        return self
+
+    def stop(self) -> None:
+        if self._pool:
+            self._pool.stop()
+        if self._emulator:
+            self._emulator.stop()
+
+    def __enter__(self) -> LocalPipeline:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def stack(self) -> StackInfo:
+        if self._stack is None:
+            raise RuntimeError("the pipeline is not started")
+        return self._stack
+
+    @property
+    def pool(self) -> WorkerPool:
+        if self._pool is None:
+            raise RuntimeError("the pipeline is not started")
+        return self._pool
+
+    @property
+    def store(self) -> ObjectStore:
+        return ObjectStore(client(self.stack, "s3"), self.stack.bucket)
+
+    @property
+    def ledger(self) -> FileLedger:
+        return FileLedger(client(self.stack, "dynamodb"), self.stack.ledger_table)
+
+    # -- using it -------------------------------------------------------------------------------
+
+    def upload(self, path: Path, dataset: Dataset, taken_keys: set[str] | None = None) -> UploadedFile:
+        """Put a local file under raw/{dataset}/, as a user's `aws s3 cp` would."""
+        taken = taken_keys if taken_keys is not None else set()
+        key = layout.raw_key(dataset, path.name)
+        stem, suffix = posixpath.splitext(path.name)
+        counter = 1
+        while key in taken:
+            key = layout.raw_key(dataset, f"{stem}-{counter}{suffix}")
+            counter += 1
+        taken.add(key)
+        s3 = client(self.stack, "s3")
+        with path.open("rb") as body:
+            response = s3.put_object(Bucket=self.stack.bucket, Key=key, Body=body)
+        version = response.get("VersionId") or response["ETag"].strip('"')
+        return UploadedFile(path=path, dataset=dataset, key=key, file_id=file_id_for(self.stack.bucket, key, version))
+
+    def queue_depths(self, *, dead_letter: bool = False) -> dict[str, int]:
+        sqs = client(self.stack, "sqs")
+        depths = {}
+        for service, queues in self.stack.queues.items():
+            url = queues.dead_letter_url if dead_letter else queues.queue_url
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            depths[service] = int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
+        return depths
+
+    def progress(self, files: list[UploadedFile]) -> Progress:
+        records = {record.file_id: record for record in self.ledger.files(roots_only=True)}
+        statuses = Counter(records[f.file_id].status if f.file_id in records else "uploaded" for f in files)
+        rows = sum(rows_of(records[f.file_id])[0] for f in files if f.file_id in records)
+        busy = {service: depth for service, depth in self.queue_depths().items() if depth}
+        stage = ", ".join(sorted(busy)) if busy else "idle"
+        return Progress(files_by_status=dict(statuses), rows_in=rows, current_stage=stage, busy_queues=busy)
+
+    def wait_until_settled(
+        self,
+        files: list[UploadedFile],
+        timeout_seconds: float,
+        on_progress: Callable[[Progress], None] | None = None,
+        poll_seconds: float = 0.5,
+    ) -> SettleResult:
+        """Wait until every file is final in the ledger and no queue holds a message, twice in a row."""
+        started = time.monotonic()
+        quiet_checks = 0
+        progress = self.progress(files)
+        while time.monotonic() - started < timeout_seconds:
+            for service in self.pool.revive_crashed():
+                if on_progress is None:
+                    continue
+                print(f"worker for {service} exited; restarted")
+            progress = self.progress(files)
+            if on_progress:
+                on_progress(progress)
+            unsettled = sum(count for status, count in progress.files_by_status.items() if status not in FINAL)
+            quiet_checks = quiet_checks + 1 if not unsettled and not progress.busy_queues else 0
+            if quiet_checks >= 2:
+                return SettleResult(settled=True, waited_seconds=time.monotonic() - started)
+            time.sleep(poll_seconds)
+        records = {record.file_id: record for record in self.ledger.files(roots_only=True)}
+        stuck = [
+            f"{f.path} is {records[f.file_id].status} at {records[f.file_id].stage}"
+            if f.file_id in records
+            else f"{f.path} was never received"
+            for f in files
+            if f.file_id not in records or not records[f.file_id].is_final
+        ]
+        stuck += [f"{service} queue still holds {depth} message(s)" for service, depth in progress.busy_queues.items()]
+        return SettleResult(settled=False, waited_seconds=time.monotonic() - started, stuck=stuck)
+
+    def copy_outputs(self, out_dir: Path) -> int:
+        """Copy what the pipeline wrote to `out_dir`, keeping keys as relative paths; the number of objects."""
+        store = self.store
+        copied = 0
+        for prefix in OUTPUT_PREFIXES:
+            for key in store.keys(prefix):
+                target = out_dir / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(store.read_bytes(key))
+                copied += 1
+        return copied
+
+    def redrive(self, service: str) -> int:
+        return redrive_dead_letters(self.stack, service)
+
+
+FINAL: frozenset[str] = frozenset({"validated", "chunked", "rejected"})
+Status = Literal["validated", "chunked", "rejected"]
+
+
+def rows_of(record: FileRecord) -> tuple[int, int]:
+    """Rows in and out for a root file: its own counts, or its parts' summed counts when it was chunked."""
+    if "validation_expected" in record.counters:
+        return record.counters.get("rows_in", 0), record.counters.get("rows_out", 0)
+    return record.rows_in, record.rows_out
+
+
+def redrive_dead_letters(stack: StackInfo, service: str) -> int:
+    """Move every message of a service's DLQ back to its queue; how many were moved."""
+    if service not in stack.queues:
+        raise KeyError(f"unknown service {service!r}; known: {sorted(stack.queues)}")
+    queues = stack.queues[service]
+    sqs = client(stack, "sqs")
+    moved = 0
+    while True:
+        messages: list[dict[str, Any]] = sqs.receive_message(
+            QueueUrl=queues.dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            return moved
+        for message in messages:
+            # Send first, delete second: a crash between the two duplicates a message, never loses one.
+            sqs.send_message(QueueUrl=queues.queue_url, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=queues.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1

@@ -1,0 +1,115 @@
+"""Every rule's EventPattern, read from the SAM templates, routes each event to exactly the services that consume it.
+
+The patterns are evaluated by EventBridge's own semantics as moto implements them: the stack is built
+from the templates on a moto bus, each event is put on it, and the queues that receive it are read.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from reviews_pipeline.stack import StackInfo, create_stack
+from reviews_pipeline.topology import load_topology
+from shared.samples import sample_event, sample_s3_object_created
+
+ALL_SERVICES = {"receiver", "validator", "chunker", "etl", "trainer", "predictor", "monitor"}
+
+
+def _with_detail(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    changed["detail"].update(changes)
+    return changed
+
+
+def _s3_event(bucket: str, key: str) -> dict[str, Any]:
+    event = sample_s3_object_created(key)
+    event["detail"]["bucket"]["name"] = bucket
+    return event
+
+
+# (case, event builder given the bucket name, services that must receive it)
+ROUTES: list[tuple[str, Any, set[str]]] = [
+    ("s3 object created in raw/", lambda bucket: _s3_event(bucket, "raw/train/reviews.tsv"), {"receiver"}),
+    ("s3 object created in chunks/", lambda bucket: _s3_event(bucket, "chunks/train/x/part-00000.tsv"), {"receiver"}),
+    ("s3 object created in processed/", lambda bucket: _s3_event(bucket, "processed/train/x.parquet"), set()),
+    ("s3 object created in another bucket", lambda bucket: _s3_event("someone-else", "raw/train/a.csv"), set()),
+    ("FileReceived", lambda bucket: sample_event("FileReceived"), {"validator", "monitor"}),
+    (
+        "FileReceived from an external system",
+        lambda bucket: {**sample_event("FileReceived"), "source": "com.example.crawler"},
+        {"validator", "monitor"},
+    ),
+    ("FileOversized", lambda bucket: sample_event("FileOversized"), {"chunker", "monitor"}),
+    (
+        "FileOversized forged by another source",
+        lambda bucket: {**sample_event("FileOversized"), "source": "com.example.crawler"},
+        {"monitor"},
+    ),
+    ("FileChunked", lambda bucket: sample_event("FileChunked"), {"monitor"}),
+    ("FileValidated", lambda bucket: sample_event("FileValidated"), {"etl", "monitor"}),
+    ("FileRejected", lambda bucket: sample_event("FileRejected"), {"monitor"}),
+    ("EtlCompleted train, root complete", lambda bucket: sample_event("EtlCompleted"), {"trainer", "monitor"}),
+    (
+        "EtlCompleted train, a part",
+        lambda bucket: _with_detail(sample_event("EtlCompleted"), root_complete=False),
+        {"monitor"},
+    ),
+    (
+        "EtlCompleted inference",
+        lambda bucket: _with_detail(sample_event("EtlCompleted"), dataset="inference", root_complete=False),
+        {"predictor", "monitor"},
+    ),
+    ("ModelTrained promoted", lambda bucket: sample_event("ModelTrained"), {"predictor", "monitor"}),
+    (
+        "ModelTrained not promoted",
+        lambda bucket: _with_detail(sample_event("ModelTrained"), promoted=False, reason="below the floor"),
+        {"monitor"},
+    ),
+    ("PredictionsCompleted", lambda bucket: sample_event("PredictionsCompleted"), {"monitor"}),
+    ("an unrelated event", lambda bucket: {**sample_event("FileChunked"), "detail-type": "Something Else"}, set()),
+]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackInfo]:
+    with mock_aws():
+        yield create_stack(load_topology(), endpoint_url=None, name="contract", visibility_timeout_seconds=1)
+
+
+def test_the_templates_declare_every_consumer() -> None:
+    assert set(load_topology().services) == ALL_SERVICES
+
+
+@pytest.mark.parametrize(("case", "build", "expected"), ROUTES, ids=[route[0] for route in ROUTES])
+def test_event_reaches_exactly_its_consumers(stack: StackInfo, case: str, build: Any, expected: set[str]) -> None:
+    event = build(stack.bucket)
+    events = boto3.client("events", region_name=stack.region)
+    sqs = boto3.client("sqs", region_name=stack.region)
+    bus = "default" if event["source"] == "aws.s3" else stack.event_bus
+    response = events.put_events(
+        Entries=[
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "EventBusName": bus,
+            }
+        ]
+    )
+    assert response["FailedEntryCount"] == 0
+    received = set()
+    for service, queues in stack.queues.items():
+        messages = sqs.receive_message(QueueUrl=queues.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            body = json.loads(message["Body"])
+            assert body["detail-type"] == event["detail-type"]
+            received.add(service)
+            sqs.delete_message(QueueUrl=queues.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    assert received == expected, f"{case}: routed to {sorted(received)}, expected {sorted(expected)}"

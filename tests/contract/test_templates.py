@@ -1,0 +1,598 @@
+"""The SAM templates keep the deployment contract of DESIGN §5.
+
+Every consumer is rule → its own queue (with a DLQ) → function reporting partial batch failures;
+every function reads and writes only its own bucket prefixes; the bucket is private, encrypted,
+versioned and TLS-only; each service template deploys on its own; the zip functions build.
+Which rule routes which event is proven separately, by putting events on a bus built from these
+templates (test_event_routing.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = ("validator", "chunker", "etl", "trainer", "predictor", "monitor")
+ZIP_SERVICES = ("validator", "chunker", "monitor")
+TEMPLATES = {"root": REPO / "template.yaml"} | {name: REPO / "services" / name / "template.yaml" for name in SERVICES}
+SERVICE_PARAMETERS = {"BucketName", "EventBusName", "LedgerTableName", "AlertTopicArn"}
+
+# Every function of the pipeline: the service whose template defines it, and its handler.
+HANDLERS = {
+    "ReceiverFunction": ("validator", "services.validator.app.receiver_handler"),
+    "ValidatorFunction": ("validator", "services.validator.app.lambda_handler"),
+    "ChunkerFunction": ("chunker", "services.chunker.app.lambda_handler"),
+    "EtlFunction": ("etl", "services.etl.app.lambda_handler"),
+    "TrainerFunction": ("trainer", "services.trainer.app.lambda_handler"),
+    "PredictorFunction": ("predictor", "services.predictor.app.lambda_handler"),
+    "MonitorFunction": ("monitor", "services.monitor.app.lambda_handler"),
+}
+
+READ = frozenset({"s3:GetObject"})
+READ_VERSIONS = frozenset({"s3:GetObject", "s3:GetObjectVersion"})
+WRITE = frozenset({"s3:PutObject"})
+DELETE = frozenset({"s3:DeleteObject", "s3:DeleteObjectVersion"})
+
+# What each function may do to the objects under each prefix (DESIGN §3), and nothing else.
+S3_OBJECT_ACCESS: dict[str, dict[str, frozenset[str]]] = {
+    "ReceiverFunction": {"raw/": READ_VERSIONS, "chunks/": READ_VERSIONS},
+    # A rejected file is moved to errors/: copied there, then deleted from where it arrived.
+    "ValidatorFunction": {
+        "raw/": READ_VERSIONS | DELETE,
+        "chunks/": READ_VERSIONS | DELETE,
+        "processed/": WRITE,
+        "errors/": WRITE,
+    },
+    "ChunkerFunction": {
+        "raw/": READ_VERSIONS,
+        "chunks/": READ_VERSIONS | WRITE | {"s3:AbortMultipartUpload"},
+        "errors/": WRITE,
+    },
+    "EtlFunction": {"processed/": READ, "etl/": WRITE, "errors/": WRITE},
+    "TrainerFunction": {"etl/train/": READ, "models/": READ | WRITE, "monitoring/metrics/": WRITE},
+    "PredictorFunction": {"etl/inference/": READ, "models/": READ, "predictions/": WRITE},
+    "MonitorFunction": {"monitoring/logs/": WRITE, "monitoring/alerts/": WRITE},
+}
+# The s3:prefix values each function may list the bucket with (none for the others).
+S3_LIST_PREFIXES: dict[str, set[str]] = {
+    "EtlFunction": {"etl/*", "processed/*"},
+    "TrainerFunction": {"etl/train/*", "models/*"},
+    "PredictorFunction": {"etl/inference/*", "models/*", "predictions/*"},
+}
+
+BUCKET_ARN = "arn:${AWS::Partition}:s3:::${BucketName}"
+TABLE_ARN = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${LedgerTableName}"
+BUS_ARN = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
+SCOPED_SERVICES = ("s3", "dynamodb", "events", "sns", "sqs")
+
+# ---- reading templates -------------------------------------------------------------------------
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """A YAML loader that reads CloudFormation's short forms (!Ref, !GetAtt, !Sub, …) as long forms."""
+
+
+def _construct_short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix in ("Ref", "Condition"):
+        return {tag_suffix: value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+CloudFormationLoader.add_multi_constructor("!", _construct_short_form)
+
+
+@cache
+def load(name: str) -> dict[str, Any]:
+    template: dict[str, Any] = yaml.load(TEMPLATES[name].read_text(), Loader=CloudFormationLoader)
+    return template
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def referenced_id(value: Any) -> str | None:
+    """`{"Fn::GetAtt": ["Queue", "Arn"]}` or `{"Ref": "Queue"}` → "Queue"; anything else → None."""
+    if isinstance(value, dict) and len(value) == 1:
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    return None
+
+
+def sub_text(value: Any) -> str | None:
+    """The string of a `!Sub`, in either of its forms; None for anything else."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        return str(sub if isinstance(sub, str) else sub[0])
+    return None
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def function_property(template: dict[str, Any], function: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A function property, falling back on the template's Globals as SAM does."""
+    properties = function.get("Properties", {})
+    if name in properties:
+        return properties[name]
+    return template.get("Globals", {}).get("Function", {}).get(name, default)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One function and the queue it consumes."""
+
+    service: str
+    function_id: str
+    function: dict[str, Any]
+    queue_id: str
+    queue: dict[str, Any]
+
+
+def consumers(service: str) -> list[Consumer]:
+    template = load(service)
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    found = []
+    for function_id, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            queue_id = referenced_id(event["Properties"]["Queue"])
+            assert queue_id in queues, f"{function_id} consumes {queue_id}, which is not a queue of {service}"
+            found.append(Consumer(service, function_id, function, queue_id, queues[queue_id]))
+    return found
+
+
+def all_consumers() -> Iterator[Consumer]:
+    for service in SERVICES:
+        yield from consumers(service)
+
+
+def function_statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [statement for policy in function["Properties"].get("Policies", []) for statement in policy["Statement"]]
+
+
+def functions() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for service in SERVICES:
+        for function_id, function in resources_of_type(load(service), "AWS::Serverless::Function").items():
+            yield service, function_id, function
+
+
+def function_resource(function_id: str) -> dict[str, Any]:
+    resource: dict[str, Any] = load(HANDLERS[function_id][0])["Resources"][function_id]
+    return resource
+
+
+# ---- every template -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_cfn_lint_finds_nothing(name: str) -> None:
+    from cfnlint.api import lint_file
+
+    matches = lint_file(TEMPLATES[name])
+    assert not matches, "\n".join(str(match) for match in matches)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_no_policy_on_data_services_grants_every_resource(name: str) -> None:
+    template = load(name)
+    documents: list[tuple[str, dict[str, Any]]] = [
+        (logical_id, {"Statement": function_statements(function)})
+        for logical_id, function in resources_of_type(template, "AWS::Serverless::Function").items()
+    ]
+    for policy_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
+        for logical_id, resource in resources_of_type(template, policy_type).items():
+            properties = resource["Properties"]
+            documents += [(logical_id, policy["PolicyDocument"]) for policy in properties.get("Policies", [])]
+            if "PolicyDocument" in properties:
+                documents.append((logical_id, properties["PolicyDocument"]))
+    for logical_id, document in documents:
+        for statement in as_list(document["Statement"]):
+            actions = [str(action) for action in as_list(statement.get("Action", []))]
+            if not any(action == "*" or action.split(":")[0] in SCOPED_SERVICES for action in actions):
+                continue
+            assert "NotResource" not in statement and "NotAction" not in statement, (logical_id, statement)
+            assert "*" not in as_list(statement["Resource"]), f"{logical_id}: {actions} on every resource"
+
+
+# ---- service templates --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_deploys_on_its_own(service: str) -> None:
+    """Its parameters are the four the root passes, and it refers to nothing outside itself."""
+    template = load(service)
+    parameters = template.get("Parameters", {})
+    assert set(parameters) == SERVICE_PARAMETERS
+    assert all(parameter["Type"] == "String" for parameter in parameters.values())
+    known = set(parameters) | set(template["Resources"]) | set(template.get("Conditions", {}))
+
+    def names_used(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            assert "Fn::ImportValue" not in node, f"{service} imports a value from another stack"
+            if "Ref" in node and len(node) == 1:
+                yield str(node["Ref"])
+            elif "Fn::GetAtt" in node and len(node) == 1:
+                yield str(node["Fn::GetAtt"][0])
+            elif (text := sub_text(node)) is not None:
+                explicit = node["Fn::Sub"][1] if isinstance(node["Fn::Sub"], list) else {}
+                for variable in re.findall(r"\$\{([^!}][^}]*)\}", text):
+                    if variable not in explicit:
+                        yield variable.split(".")[0]
+            for value in node.values():
+                yield from names_used(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from names_used(value)
+
+    used = set(names_used(template["Resources"])) | set(names_used(template.get("Globals", {})))
+    for resource in template["Resources"].values():
+        used |= set(as_list(resource.get("DependsOn", [])))
+    unknown = {name for name in used if not name.startswith("AWS::")} - known
+    assert not unknown, f"{service} refers to {sorted(unknown)}, which it does not define"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_functions_get_the_pipeline_settings_from_the_environment(service: str) -> None:
+    variables = load(service)["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables == {
+        "REVIEWS_BUCKET": {"Ref": "BucketName"},
+        "REVIEWS_EVENT_BUS": {"Ref": "EventBusName"},
+        "REVIEWS_LEDGER_TABLE": {"Ref": "LedgerTableName"},
+        "REVIEWS_ALERT_TOPIC_ARN": {"Ref": "AlertTopicArn"},
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": "AmazonReviewsNLP",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_every_function_has_its_handler_in_its_service() -> None:
+    found = {function_id: service for service, function_id, _ in functions()}
+    assert found == {function_id: service for function_id, (service, _) in HANDLERS.items()}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_functions_are_packaged_as_their_service_builds_them(service: str) -> None:
+    """Zip functions build with their service's Makefile and get `shared` from SharedLayer; images
+    build from their Dockerfile with the repository root as context."""
+    template = load(service)
+    service_dir = TEMPLATES[service].parent
+    for function_id, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        properties = function["Properties"]
+        handler = HANDLERS[function_id][1]
+        if service in ZIP_SERVICES:
+            assert properties["Handler"] == handler
+            assert function_property(template, function, "Runtime") == "python3.11"
+            assert (service_dir / properties["CodeUri"]).resolve() == service_dir
+            assert function["Metadata"]["BuildMethod"] == "makefile"
+            assert re.search(rf"^[^#\n]*\bbuild-{function_id}\b[^\n]*:", (service_dir / "Makefile").read_text(), re.M)
+            assert properties["Layers"] == [{"Ref": "SharedLayer"}]
+        else:
+            assert properties["PackageType"] == "Image"
+            assert properties["ImageConfig"]["Command"] == [handler]
+            context = (service_dir / function["Metadata"]["DockerContext"]).resolve()
+            assert context == REPO
+            dockerfile = context / function["Metadata"]["Dockerfile"]
+            assert dockerfile == service_dir / "Dockerfile" and dockerfile.is_file()
+            assert f'CMD ["{handler}"]' in dockerfile.read_text()
+    if service in ZIP_SERVICES:
+        layer = resources_of_type(template, "AWS::Serverless::LayerVersion")["SharedLayer"]
+        assert (service_dir / layer["Properties"]["ContentUri"]).resolve() == REPO / "shared"
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+        assert layer["Metadata"]["BuildMethod"] == "makefile"
+        assert re.search(r"^build-SharedLayer:", (REPO / "shared" / "Makefile").read_text(), re.M)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_function_consumes_one_queue_and_reports_partial_batch_failures(service: str) -> None:
+    for function_id, function in resources_of_type(load(service), "AWS::Serverless::Function").items():
+        events = list(function["Properties"].get("Events", {}).values())
+        assert [event["Type"] for event in events] == ["SQS"], function_id
+        assert events[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], function_id
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_queue_is_a_consumer_queue_or_its_dead_letter_queue(service: str) -> None:
+    template = load(service)
+    queues = set(resources_of_type(template, "AWS::SQS::Queue"))
+    consumed = {consumer.queue_id for consumer in consumers(service)}
+    dead_letter = {
+        referenced_id(consumer.queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for consumer in consumers(service)
+    }
+    assert queues == consumed | dead_letter
+    assert not consumed & dead_letter
+
+
+@pytest.mark.parametrize("consumer", list(all_consumers()), ids=lambda consumer: consumer.queue_id)
+def test_consumer_queue_redrives_to_a_dlq_and_outlasts_its_function(consumer: Consumer) -> None:
+    template = load(consumer.service)
+    properties = consumer.queue["Properties"]
+    redrive = properties["RedrivePolicy"]
+    dlq_id = referenced_id(redrive["deadLetterTargetArn"])
+    assert dlq_id == consumer.queue_id.removesuffix("Queue") + "DLQ"
+    dlq = template["Resources"][dlq_id]
+    assert dlq["Type"] == "AWS::SQS::Queue"
+    assert "RedrivePolicy" not in dlq["Properties"]
+    assert 1 <= int(redrive["maxReceiveCount"]) <= 5
+    # A DLQ keeps what failed as long as SQS can: 14 days.
+    assert dlq["Properties"]["MessageRetentionPeriod"] == 1209600
+    # AWS's rule for SQS event sources: a batch must never become visible again while being processed.
+    timeout = int(function_property(template, consumer.function, "Timeout", 3))
+    assert int(properties["VisibilityTimeout"]) >= 6 * timeout
+    for queue in (properties, dlq["Properties"]):
+        assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
+
+
+@pytest.mark.parametrize("consumer", list(all_consumers()), ids=lambda consumer: consumer.queue_id)
+def test_consumer_has_alarms_on_its_dlq_and_its_errors(consumer: Consumer) -> None:
+    template = load(consumer.service)
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    name = consumer.queue_id.removesuffix("Queue")
+    dlq_alarm = alarms[f"{name}DLQDepthAlarm"]["Properties"]
+    assert (dlq_alarm["Namespace"], dlq_alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dlq_alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{name}DLQ", "QueueName"]}}]
+    errors_alarm = alarms[f"{name}ErrorsAlarm"]["Properties"]
+    assert (errors_alarm["Namespace"], errors_alarm["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert errors_alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": consumer.function_id}}]
+    for alarm in (dlq_alarm, errors_alarm):
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopicArn"}]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_rules_deliver_to_their_own_services_queues_with_retries_and_a_dlq(service: str) -> None:
+    template = load(service)
+    dlq_of = {
+        consumer.queue_id: referenced_id(consumer.queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for consumer in consumers(service)
+    }
+    rules = resources_of_type(template, "AWS::Events::Rule")
+    assert rules, f"{service} has no rule"
+    for rule_id, rule in rules.items():
+        properties = rule["Properties"]
+        # S3 sends its notifications to the default bus; everything else travels on the pipeline bus.
+        if properties["EventPattern"].get("source") == ["aws.s3"]:
+            assert "EventBusName" not in properties, rule_id
+        else:
+            assert properties["EventBusName"] == {"Ref": "EventBusName"}, rule_id
+        assert properties["Targets"], rule_id
+        for target in properties["Targets"]:
+            queue_id = referenced_id(target["Arn"])
+            assert queue_id in dlq_of, f"{rule_id} targets {queue_id}, not a consumer queue of {service}"
+            assert referenced_id(target["DeadLetterConfig"]["Arn"]) == dlq_of[queue_id], rule_id
+            retry = target["RetryPolicy"]
+            assert retry["MaximumRetryAttempts"] > 0 and retry["MaximumEventAgeInSeconds"] > 0, rule_id
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_the_queues_own_rules_may_send_to_it(service: str) -> None:
+    template = load(service)
+    rules_by_queue: dict[str, set[str]] = {}
+    for rule_id, rule in resources_of_type(template, "AWS::Events::Rule").items():
+        for target in rule["Properties"]["Targets"]:
+            rules_by_queue.setdefault(str(referenced_id(target["Arn"])), set()).add(rule_id)
+    senders: dict[str, set[str]] = {}
+    for policy in resources_of_type(template, "AWS::SQS::QueuePolicy").values():
+        properties = policy["Properties"]
+        for statement in properties["PolicyDocument"]["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+            assert as_list(statement["Action"]) == ["sqs:SendMessage"]
+            source_arns = as_list(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+            rule_ids = {referenced_id(arn) for arn in source_arns}
+            assert {referenced_id(queue) for queue in properties["Queues"]} == {
+                referenced_id(resource) for resource in as_list(statement["Resource"])
+            }
+            for queue in as_list(statement["Resource"]):
+                senders.setdefault(str(referenced_id(queue)), set()).update(str(rule) for rule in rule_ids)
+    for consumer in consumers(service):
+        dlq_id = str(referenced_id(consumer.queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]))
+        # EventBridge writes to the DLQ what it could not deliver to the queue.
+        for queue_id in (consumer.queue_id, dlq_id):
+            assert senders.get(queue_id) == rules_by_queue[consumer.queue_id], queue_id
+
+
+# ---- least privilege ----------------------------------------------------------------------------
+
+
+def test_every_function_has_an_s3_access_entry() -> None:
+    assert {function_id for _, function_id, _ in functions()} == set(S3_OBJECT_ACCESS)
+
+
+@pytest.mark.parametrize("function_id", sorted(HANDLERS))
+def test_function_policy_is_inline_statements_only(function_id: str) -> None:
+    """No managed policy or SAM policy template: every permission is visible to the checks below."""
+    function = function_resource(function_id)
+    properties = function["Properties"]
+    assert "Role" not in properties
+    for policy in properties["Policies"]:
+        assert isinstance(policy, dict) and set(policy) == {"Statement"}, (function_id, policy)
+    for statement in function_statements(function):
+        assert statement["Effect"] == "Allow"
+        assert not any("*" in str(action) for action in as_list(statement["Action"])), (function_id, statement)
+
+
+@pytest.mark.parametrize("function_id", sorted(S3_OBJECT_ACCESS))
+def test_function_touches_only_its_own_prefixes(function_id: str) -> None:
+    function = function_resource(function_id)
+    granted: dict[str, set[str]] = {}
+    listed: set[str] = set()
+    for statement in function_statements(function):
+        actions = {str(action) for action in as_list(statement["Action"])}
+        s3_actions = {action for action in actions if action.startswith("s3:")}
+        if not s3_actions:
+            continue
+        assert s3_actions == actions, f"{function_id}: one statement mixes S3 with other services"
+        for resource in as_list(statement["Resource"]):
+            arn = sub_text(resource)
+            if arn == BUCKET_ARN:
+                assert s3_actions == {"s3:ListBucket"}, f"{function_id}: {s3_actions} on the bucket itself"
+                prefixes = as_list(statement["Condition"]["StringLike"]["s3:prefix"])
+                listed |= {str(prefix) for prefix in prefixes}
+                continue
+            match = re.fullmatch(re.escape(BUCKET_ARN) + r"/((?:[a-z0-9_-]+/)+)\*", arn or "")
+            assert match, f"{function_id}: {resource!r} is not an object prefix of the pipeline bucket"
+            granted.setdefault(match.group(1), set()).update(s3_actions)
+    assert granted == S3_OBJECT_ACCESS[function_id]
+    assert listed == S3_LIST_PREFIXES.get(function_id, set())
+
+
+@pytest.mark.parametrize("function_id", sorted(S3_OBJECT_ACCESS))
+def test_function_reaches_only_the_ledger_the_bus_and_the_alert_topic(function_id: str) -> None:
+    function = function_resource(function_id)
+    allowed_resources = {"dynamodb": [TABLE_ARN], "events": [BUS_ARN], "sns": [{"Ref": "AlertTopicArn"}]}
+    for statement in function_statements(function):
+        for action in as_list(statement["Action"]):
+            prefix = str(action).split(":")[0]
+            if prefix == "s3":
+                continue
+            assert prefix in allowed_resources, f"{function_id} may {action}"
+            resources = [sub_text(resource) or resource for resource in as_list(statement["Resource"])]
+            assert resources == allowed_resources[prefix], f"{function_id}: {action} on {resources}"
+
+
+# ---- root template ------------------------------------------------------------------------------
+
+
+def test_bucket_is_private_encrypted_versioned_and_notifies_eventbridge() -> None:
+    template = load("root")
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    assert set(buckets) == {"PipelineBucket"}
+    bucket = buckets["PipelineBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    [encryption] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms", "aws:kms:dsse")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_bucket_refuses_requests_without_tls() -> None:
+    template = load("root")
+    policies = [
+        policy["Properties"]
+        for policy in resources_of_type(template, "AWS::S3::BucketPolicy").values()
+        if policy["Properties"]["Bucket"] == {"Ref": "PipelineBucket"}
+    ]
+    denials = [
+        statement
+        for policy in policies
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny"
+        and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+    ]
+    assert len(denials) == 1
+    [denial] = denials
+    assert denial["Principal"] == "*"
+    assert as_list(denial["Action"]) == ["s3:*"]
+    resources = as_list(denial["Resource"])
+    assert len(resources) == 2
+    assert {"Fn::GetAtt": ["PipelineBucket", "Arn"]} in resources
+    assert "${PipelineBucket.Arn}/*" in [sub_text(resource) for resource in resources]
+
+
+def test_ledger_table_has_the_keys_and_ttl_the_ledger_uses() -> None:
+    table = load("root")["Resources"]["LedgerTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_root_nests_every_service_with_the_shared_resources() -> None:
+    applications = resources_of_type(load("root"), "AWS::Serverless::Application")
+    locations = {logical_id: application["Properties"]["Location"] for logical_id, application in applications.items()}
+    assert locations == {f"{service.capitalize()}Service": f"services/{service}/template.yaml" for service in SERVICES}
+    for application in applications.values():
+        assert application["Properties"]["Parameters"] == {
+            "BucketName": {"Ref": "PipelineBucket"},
+            "EventBusName": {"Ref": "EventBus"},  # Ref of an AWS::Events::EventBus is its name
+            "LedgerTableName": {"Ref": "LedgerTable"},
+            "AlertTopicArn": {"Ref": "AlertTopic"},
+        }
+
+
+def test_root_outputs_what_a_standalone_service_deploy_needs() -> None:
+    assert set(load("root")["Outputs"]) >= SERVICE_PARAMETERS
+
+
+# ---- building -----------------------------------------------------------------------------------
+
+
+def _tool(name: str, bundled: Path | None = None) -> str:
+    found = shutil.which(name) or (str(bundled) if bundled and bundled.is_file() else None)
+    if found is None:
+        message = f"{name} is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", ZIP_SERVICES)
+def test_sam_builds_the_zip_functions_and_the_shared_layer(service: str, tmp_path: Path) -> None:
+    sam = _tool("sam", REPO / ".tools" / "sam" / "bin" / "sam")
+    _tool("make")
+    build_dir = tmp_path / "build"
+    # The Makefiles install wheels with $(PYTHON): use this interpreter, which has pip.
+    environment = os.environ | {"SAM_CLI_TELEMETRY": "0", "PYTHON": sys.executable}
+    result = subprocess.run(
+        [sam, "build", "--template-file", str(TEMPLATES[service]), "--build-dir", str(build_dir)],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    for function_id in resources_of_type(load(service), "AWS::Serverless::Function"):
+        artifact = build_dir / function_id
+        assert (artifact / "services" / "__init__.py").is_file()
+        assert (artifact / "services" / service / "app.py").is_file()
+    layer = build_dir / "SharedLayer" / "python"
+    assert (layer / "shared" / "events.py").is_file()
+    assert (layer / "aws_lambda_powertools").is_dir()
+    assert (layer / "pydantic_core").is_dir()

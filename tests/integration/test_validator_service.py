@@ -1,0 +1,516 @@
+"""The receiver and validator handlers, called with SQS-wrapped events, against moto in-process.
+
+What they publish is read back from an SQS queue subscribed to the bus by a catch-all rule, the
+way a downstream consumer would see it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from moto import mock_aws
+
+from services.validator.app import lambda_handler, receiver_handler
+from shared import layout
+from shared.events import DETAIL_BY_TYPE, FileReceived, FileValidated
+from shared.ledger import FileLedger, FileRecord, file_id_for
+from shared.resources import resources_for
+from shared.samples import sample_event, sample_s3_object_created, sqs_wrapped
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+REGION = "us-east-1"
+GIFT_CARD = Path("/work/shared/data/aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv")
+GIFT_CARD_KEY = "raw/train/amazon_reviews_us_Gift_Card_v1_00.tsv"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "validator"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:validator"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/validator"
+    log_stream_name: str = "2026/11/27/[$LATEST]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def lambda_context() -> LambdaContext:
+    return cast(LambdaContext, FakeLambdaContext())
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    s3: S3Client
+    events: EventBridgeClient
+    dynamodb: DynamoDBClient
+    sqs: SQSClient
+
+
+@dataclass
+class Pipeline:
+    """One stack's resources, and helpers to drive its handlers and watch its bus."""
+
+    aws: AwsClients
+    bucket: str
+    bus: str
+    table: str
+    queue_url: str
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ledger(self) -> FileLedger:
+        return FileLedger(self.aws.dynamodb, self.table)
+
+    def upload(self, key: str, body: bytes) -> dict[str, Any]:
+        """Put an object and return the S3 "Object Created" event S3 would send for it."""
+        response = self.aws.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        event = sample_s3_object_created(key)
+        event["id"] = str(uuid.uuid4())
+        event["detail"]["bucket"]["name"] = self.bucket
+        event["resources"] = [f"arn:aws:s3:::{self.bucket}"]
+        event["detail"]["object"].update(
+            size=len(body), etag=response["ETag"].strip('"'), **{"version-id": response["VersionId"]}
+        )
+        return event
+
+    def published(self) -> list[dict[str, Any]]:
+        """Every event published on the bus so far (the queue is drained into `seen`)."""
+        while True:
+            messages = self.aws.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return self.seen
+            for message in messages:
+                event = json.loads(message["Body"])
+                # moto (5.2) leaves `account` out of the events its rules deliver; AWS always sends it,
+                # and the Powertools envelope requires it.
+                event.setdefault("account", "123456789012")
+                self.seen.append(event)
+                self.aws.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def details(self, detail_type: str) -> list[dict[str, Any]]:
+        return [event["detail"] for event in self.published() if event["detail-type"] == detail_type]
+
+    def object_versions(self, bucket: str | None = None) -> list[tuple[str, str, bool]]:
+        """(key, version id, is delete marker) of everything ever written to the bucket."""
+        listing = self.aws.s3.list_object_versions(Bucket=bucket or self.bucket)
+        versions = [(item["Key"], item["VersionId"], False) for item in listing.get("Versions", [])]
+        markers = [(item["Key"], item["VersionId"], True) for item in listing.get("DeleteMarkers", [])]
+        return sorted(versions + markers)
+
+    def record(self, file_id: str) -> FileRecord:
+        stored = self.ledger.get(file_id)
+        assert stored is not None, f"{file_id} is not in the ledger"
+        return stored
+
+
+def file_received_event(detail: dict[str, Any]) -> dict[str, Any]:
+    event = sample_event("FileReceived")
+    event["id"] = str(uuid.uuid4())
+    event["detail"] = detail
+    return event
+
+
+def receive(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = receiver_handler(sqs_wrapped(event, "receiver-queue", str(uuid.uuid4())), lambda_context())
+    return result
+
+
+def validate(event: dict[str, Any]) -> dict[str, Any]:
+    return validate_sqs_event(sqs_wrapped(event, "validator-queue", str(uuid.uuid4())))
+
+
+def validate_sqs_event(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = lambda_handler(event, lambda_context())
+    return result
+
+
+def batch(*bodies: str) -> dict[str, Any]:
+    """An SQS event with one record per body, message ids m0, m1, …"""
+    records = [
+        {**sqs_wrapped({}, "validator-queue", f"m{index}")["Records"][0], "body": body}
+        for index, body in enumerate(bodies)
+    ]
+    return {"Records": records}
+
+
+BUCKET = "amazon-reviews-nlp-123456789012-pipeline"
+OTHER_BUCKET = "someone-elses-bucket"
+BUS = "amazon-reviews-nlp-bus"
+TABLE = "amazon-reviews-nlp-ledger"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Pipeline]:
+    """One in-process AWS and one stack for the module: the handlers' boto3 clients are built once.
+
+    Building the five clients the handlers use costs ~0.3 s, so the stack keeps its names and each
+    test starts from an emptied bucket, a new ledger table and a drained queue instead.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "REVIEWS_BUCKET": BUCKET,
+            "REVIEWS_EVENT_BUS": BUS,
+            "REVIEWS_LEDGER_TABLE": TABLE,
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("REVIEWS_AWS_ENDPOINT_URL", raising=False)
+        resources_for.cache_clear()
+        with mock_aws():
+            aws = AwsClients(
+                s3=boto3.client("s3", region_name=REGION),
+                events=boto3.client("events", region_name=REGION),
+                dynamodb=boto3.client("dynamodb", region_name=REGION),
+                sqs=boto3.client("sqs", region_name=REGION),
+            )
+            aws.s3.create_bucket(Bucket=BUCKET)
+            aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+            aws.events.create_event_bus(Name=BUS)
+            queue_url = aws.sqs.create_queue(QueueName="everything-published")["QueueUrl"]
+            queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            aws.events.put_rule(
+                Name="everything", EventBusName=BUS, EventPattern=json.dumps({"detail-type": sorted(DETAIL_BY_TYPE)})
+            )
+            aws.events.put_targets(Rule="everything", EventBusName=BUS, Targets=[{"Id": "seen", "Arn": queue_arn}])
+            yield Pipeline(aws=aws, bucket=BUCKET, bus=BUS, table=TABLE, queue_url=queue_url)
+        resources_for.cache_clear()
+
+
+def _empty_bucket(s3: S3Client, bucket: str) -> None:
+    listing = s3.list_object_versions(Bucket=bucket)
+    for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]:
+        s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+
+
+@pytest.fixture
+def unpatched_pipeline(stack: Pipeline) -> Pipeline:
+    aws = stack.aws
+    _empty_bucket(aws.s3, BUCKET)
+    if OTHER_BUCKET in [bucket["Name"] for bucket in aws.s3.list_buckets()["Buckets"]]:
+        _empty_bucket(aws.s3, OTHER_BUCKET)
+        aws.s3.delete_bucket(Bucket=OTHER_BUCKET)
+    if TABLE in aws.dynamodb.list_tables()["TableNames"]:
+        aws.dynamodb.delete_table(TableName=TABLE)
+    aws.dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    stack.published()
+    stack.seen.clear()
+    return stack
+
+
+@pytest.fixture
+def pipeline(unpatched_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    return unpatched_pipeline
+
+
+@pytest.fixture(scope="module")
+def gift_card() -> bytes:
+    return GIFT_CARD.read_bytes()
+
+
+def received_gift_card(pipeline: Pipeline, gift_card: bytes) -> dict[str, Any]:
+    """Upload the real file under raw/train/ and run the receiver: the FileReceived event it published."""
+    notification = pipeline.upload(GIFT_CARD_KEY, gift_card)
+    assert receive(notification) == {"batchItemFailures": []}
+    (event,) = [event for event in pipeline.published() if event["detail-type"] == "FileReceived"]
+    return event
+
+
+# -- the receiver -------------------------------------------------------------------------------
+
+
+def test_receiver_accepts_a_real_upload_with_the_ledger_as_written(
+    unpatched_pipeline: Pipeline, gift_card: bytes
+) -> None:
+    notification = unpatched_pipeline.upload(GIFT_CARD_KEY, gift_card)
+
+    assert receive(notification) == {"batchItemFailures": []}
+
+
+def test_receiver_announces_an_upload_once_and_records_it(pipeline: Pipeline, gift_card: bytes) -> None:
+    # Given the real Gift Card file uploaded under raw/train/
+    notification = pipeline.upload(GIFT_CARD_KEY, gift_card)
+    version_id = notification["detail"]["object"]["version-id"]
+
+    # When S3's notification reaches the receiver, twice (at-least-once delivery)
+    first = receive(notification)
+    redelivered = copy.deepcopy(notification)
+    second = receive(redelivered)
+
+    # Then one FileReceived is published, naming the object exactly
+    assert first == second == {"batchItemFailures": []}
+    (received,) = pipeline.details("FileReceived")
+    assert received["bucket"] == pipeline.bucket
+    assert received["key"] == GIFT_CARD_KEY
+    assert received["version_id"] == version_id
+    assert received["size"] == len(gift_card)
+    assert (received["dataset"], received["origin"]) == ("train", "s3")
+    # And the ledger has one record of it, under the file id every later stage will use
+    file_id = file_id_for(pipeline.bucket, GIFT_CARD_KEY, version_id)
+    assert received["correlation_id"] == file_id
+    stored = pipeline.record(file_id)
+    assert (stored.status, stored.key, stored.size, stored.dataset) == ("received", GIFT_CARD_KEY, 301983, "train")
+    assert [item.file_id for item in pipeline.ledger.files()] == [file_id]
+
+
+def test_receiver_refuses_a_key_outside_the_inbound_prefixes_without_announcing_it(pipeline: Pipeline) -> None:
+    notification = pipeline.upload("processed/train/sneaky.tsv", b"a\tb\n1\t2\n")
+    before = pipeline.object_versions()
+
+    assert receive(notification) == {"batchItemFailures": []}
+
+    assert pipeline.details("FileReceived") == []
+    (rejected,) = pipeline.details("FileRejected")
+    assert (rejected["stage"], rejected["check"], rejected["error_key"]) == ("receiver", "key", None)
+    assert pipeline.object_versions() == before
+
+
+# -- the validator ------------------------------------------------------------------------------
+
+
+def test_validator_validates_the_real_file_once_however_often_it_is_announced(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    # Given the FileReceived the receiver published for the real Gift Card file
+    received = received_gift_card(pipeline, gift_card)
+    file_id = pipeline.record(received["detail"]["correlation_id"]).file_id
+
+    # When the validator gets it twice
+    assert validate(received) == {"batchItemFailures": []}
+    assert validate(copy.deepcopy(received)) == {"batchItemFailures": []}
+
+    # Then one FileValidated, for all of the file's rows, and the ledger says validated
+    (validated,) = pipeline.details("FileValidated")
+    FileValidated.model_validate(validated)
+    data_rows = sum(1 for line in gift_card.decode("utf-8").splitlines() if line.strip()) - 1  # less the header
+    assert validated["file_id"] == validated["root_file_id"] == file_id
+    assert validated["source_key"] == GIFT_CARD_KEY
+    assert validated["processed_key"] == layout.processed_key("train", file_id, None)
+    assert validated["rows_in"] == data_rows == validated["rows_out"]
+    assert pipeline.details("FileRejected") == []
+    stored = pipeline.record(file_id)
+    assert (stored.status, stored.stage, stored.processed_key) == ("validated", "validator", validated["processed_key"])
+    assert pipeline.aws.s3.head_object(Bucket=pipeline.bucket, Key=validated["processed_key"])["ContentLength"] > 0
+    # And the raw file is left where it landed
+    assert pipeline.aws.s3.head_object(Bucket=pipeline.bucket, Key=GIFT_CARD_KEY)["ContentLength"] == len(gift_card)
+
+
+@pytest.mark.parametrize(
+    ("forgery", "why"),
+    [
+        ({"bucket": OTHER_BUCKET}, "another bucket"),
+        ({"key": "raw/train/../../etc/passwd"}, "path traversal"),
+        ({"key": "processed/train/x.csv"}, "outside the inbound prefixes"),
+        ({"key": "raw/train/../inference/amazon_reviews_us_Gift_Card_v1_00.tsv"}, "traversal that stays inside"),
+        ({"dataset": "inference"}, "dataset not matching the key"),
+        ({"key": "chunks/train/abc/part-00000.tsv"}, "a chunk key without part information"),
+    ],
+)
+def test_a_forged_announcement_is_rejected_and_nothing_in_any_bucket_is_touched(
+    pipeline: Pipeline, gift_card: bytes, forgery: dict[str, Any], why: str
+) -> None:
+    # Given real objects in the pipeline bucket and in another one
+    pipeline.aws.s3.create_bucket(Bucket=OTHER_BUCKET)
+    pipeline.aws.s3.put_object(Bucket=OTHER_BUCKET, Key=GIFT_CARD_KEY, Body=gift_card)
+    pipeline.upload(GIFT_CARD_KEY, gift_card)
+    pipeline.upload("processed/train/x.csv", gift_card)
+    pipeline.upload("chunks/train/abc/part-00000.tsv", gift_card)
+    before = (pipeline.object_versions(), pipeline.object_versions(OTHER_BUCKET))
+
+    # When an external system announces a file that is not one the validator may act on
+    detail = {
+        "bucket": pipeline.bucket,
+        "key": GIFT_CARD_KEY,
+        "size": len(gift_card),
+        "dataset": "train",
+        "origin": "external",
+        **forgery,
+    }
+    result = validate(file_received_event(detail))
+
+    # Then it is answered with FileRejected(check=key), and no object anywhere was written, moved or deleted
+    assert result == {"batchItemFailures": []}
+    (rejected,) = pipeline.details("FileRejected")
+    assert (rejected["stage"], rejected["check"]) == ("validator", "key")
+    assert rejected["source_key"] == detail["key"]
+    assert rejected["error_key"] is None and rejected["report_key"] is None
+    assert pipeline.details("FileValidated") == pipeline.details("FileOversized") == []
+    assert (pipeline.object_versions(), pipeline.object_versions(OTHER_BUCKET)) == before
+    stored = pipeline.record(rejected["file_id"])
+    assert (stored.status, stored.check) == ("rejected", "key")
+
+
+def test_a_file_above_the_size_limit_goes_to_the_chunker_and_stays_in_raw(
+    pipeline: Pipeline, gift_card: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a size limit below the real file's size
+    monkeypatch.setenv("REVIEWS_VALIDATOR_MAX_SIZE_BYTES", str(100_000))
+    received = received_gift_card(pipeline, gift_card)
+    before = pipeline.object_versions()
+
+    assert validate(received) == {"batchItemFailures": []}
+
+    (oversized,) = pipeline.details("FileOversized")
+    assert (oversized["key"], oversized["size"], oversized["max_size_bytes"]) == (GIFT_CARD_KEY, 301983, 100_000)
+    assert oversized["version_id"] == received["detail"]["version_id"]
+    assert pipeline.details("FileValidated") == pipeline.details("FileRejected") == []
+    assert pipeline.record(oversized["file_id"]).status == "chunking"
+    assert pipeline.object_versions() == before
+
+
+def test_an_empty_file_is_moved_to_errors_with_a_report_beside_it(pipeline: Pipeline) -> None:
+    # Given an empty file uploaded under raw/train/ and received
+    key = "raw/train/amazon_reviews_us_Gift_Card_empty.tsv"
+    receive(pipeline.upload(key, b""))
+    (received,) = [event for event in pipeline.published() if event["detail-type"] == "FileReceived"]
+
+    # When it is validated
+    assert validate(received) == {"batchItemFailures": []}
+
+    # Then it is rejected by the size check, moved under errors/ with a report naming check and reason
+    (rejected,) = pipeline.details("FileRejected")
+    error_key = "errors/train/raw/amazon_reviews_us_Gift_Card_empty.tsv"
+    assert (rejected["check"], rejected["stage"]) == ("size", "validator")
+    assert rejected["error_key"] == error_key
+    assert rejected["report_key"] == error_key + ".report.json"
+    report = json.loads(pipeline.aws.s3.get_object(Bucket=pipeline.bucket, Key=rejected["report_key"])["Body"].read())
+    assert report["check"] == "size"
+    assert report["reason"] == rejected["reason"]
+    assert "0 bytes" in report["reason"]
+    assert report["source_key"] == key
+    assert pipeline.aws.s3.head_object(Bucket=pipeline.bucket, Key=error_key)["ContentLength"] == 0
+    # And the raw object is gone, and the ledger says where it went
+    assert key not in [
+        item.get("Key") for item in pipeline.aws.s3.list_objects_v2(Bucket=pipeline.bucket).get("Contents", [])
+    ]
+    stored = pipeline.record(rejected["file_id"])
+    assert (stored.status, stored.check, stored.error_key, stored.report_key) == (
+        "rejected",
+        "size",
+        error_key,
+        rejected["report_key"],
+    )
+    assert pipeline.details("FileValidated") == []
+
+
+def test_bad_messages_fail_alone_and_the_rest_of_the_batch_succeeds(pipeline: Pipeline, gift_card: bytes) -> None:
+    # Given a batch with a body that is not JSON, a valid FileReceived, a FileReceived with a negative
+    # size, an event this service does not consume, and JSON that is not an object
+    received = received_gift_card(pipeline, gift_card)
+    negative = copy.deepcopy(received)
+    negative["detail"]["size"] = -1
+    negative["detail"]["key"] = "raw/train/other.tsv"
+    unrelated = sample_event("ModelTrained")
+
+    result = validate_batch(
+        "this is { not json",
+        json.dumps(received),
+        json.dumps(negative),
+        json.dumps(unrelated),
+        "[1, 2, 3]",
+    )
+
+    # Then exactly the bad records are handed back to SQS, and the good one was validated
+    assert sorted(item["itemIdentifier"] for item in result["batchItemFailures"]) == ["m0", "m2", "m3", "m4"]
+    (validated,) = pipeline.details("FileValidated")
+    assert validated["source_key"] == GIFT_CARD_KEY
+    assert pipeline.details("FileRejected") == []
+
+
+def validate_batch(*bodies: str) -> dict[str, Any]:
+    return validate_sqs_event(batch(*bodies))
+
+
+def test_a_batch_of_only_bad_messages_is_handed_back_without_raising(pipeline: Pipeline) -> None:
+    result = validate_batch("this is { not json")
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+
+
+def test_receiver_hands_back_a_message_that_is_not_an_s3_notification(pipeline: Pipeline, gift_card: bytes) -> None:
+    notification = pipeline.upload(GIFT_CARD_KEY, gift_card)
+    broken = copy.deepcopy(notification)
+    del broken["detail"]["object"]["key"]
+    event = {
+        "Records": [
+            {**sqs_wrapped(notification, "receiver-queue", "good")["Records"][0]},
+            {**sqs_wrapped(broken, "receiver-queue", "broken")["Records"][0]},
+        ]
+    }
+
+    result = receiver_handler(event, lambda_context())
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "broken"}]}
+    assert len(pipeline.details("FileReceived")) == 1
+
+
+def test_the_same_object_version_announced_by_s3_and_by_an_external_system_is_validated_once(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    from_s3 = received_gift_card(pipeline, gift_card)
+    external = copy.deepcopy(from_s3)
+    external["detail"].update(etag="", origin="external", correlation_id="")
+
+    validate(from_s3)
+    validate(external)
+
+    assert len(pipeline.details("FileValidated")) == 1
+
+
+def test_a_forged_announcement_cannot_mark_a_validated_file_rejected(pipeline: Pipeline, gift_card: bytes) -> None:
+    # Given the real file received and validated
+    received = received_gift_card(pipeline, gift_card)
+    validate(received)
+    file_id = pipeline.record(received["detail"]["correlation_id"]).file_id
+    assert pipeline.record(file_id).status == "validated"
+
+    # When someone announces the same object version with the wrong dataset
+    forged = copy.deepcopy(received)
+    forged["detail"].update(dataset="inference", etag="", origin="external")
+    validate(forged)
+
+    # Then the same object version is not acted on again, and the file's own record still says validated
+    assert pipeline.details("FileRejected") == []
+    assert len(pipeline.details("FileValidated")) == 1
+    assert pipeline.record(file_id).status == "validated"
+
+
+def test_a_received_event_is_a_valid_file_received(pipeline: Pipeline, gift_card: bytes) -> None:
+    # What the receiver publishes must parse as the FileReceived external producers are held to.
+    received = received_gift_card(pipeline, gift_card)
+
+    parsed = FileReceived.model_validate(received["detail"])
+
+    assert received["source"] == "amazon-reviews-nlp.receiver"
+    assert parsed.key == GIFT_CARD_KEY
