@@ -64,7 +64,6 @@ class PartInfo(BaseModel):
     parent_file_id: str = Field(description="The oversize file this part was cut from.")
     root_file_id: str = Field(description="The file as first received (the parent, for one level of chunking).")
     part_index: NonNegativeInt = Field(description="0-based position of this part in the parent.")
-    part_count: int = Field(ge=1, description="How many parts the parent was split into.")
     first_row_number: NonNegativeInt = Field(
         default=0, description="0-based row number, in the parent file, of this part's first data row."
     )
@@ -94,7 +93,13 @@ class DetectedFormat(BaseModel):
 
     format: Literal["csv", "tsv", "jsonl", "parquet"] = Field(description="Container format, from content.")
     compression: Literal["none", "gzip"] = Field(default="none", description="Compression, from magic bytes.")
+    encoding: Literal["utf-8", "utf-8-sig"] = Field(default="utf-8", description="Text encoding (with or without BOM).")
     delimiter: str | None = Field(default=None, description="Field delimiter for delimited text.")
+    quoting: bool = Field(
+        default=True,
+        description="Whether fields may be enclosed in double quotes; false for layouts such as the AWS "
+        "customer-reviews TSV, whose fields contain bare quotes.",
+    )
     has_header: bool = Field(default=True, description="Whether a delimited file starts with a header row.")
     layout: str = Field(description="Known source layout the columns were mapped from, or 'configured'.")
 

@@ -211,6 +211,11 @@ class FileLedger:
 
     # -- the part barrier -----------------------------------------------------------------------
 
+    def parts_expected(self, root_file_id: str, stage: BarrierStage = "validation") -> int | None:
+        """How many parts a root file was split into, once the chunker has said (before any part is visible)."""
+        record = self.get(root_file_id)
+        return None if record is None else record.counters.get(f"{stage}_expected")
+
     def set_parts_expected(self, root_file_id: str, stage: BarrierStage, expected: int) -> BarrierState:
         response = self._client.update_item(
             TableName=self._table,

@@ -108,7 +108,6 @@ def split_file(
                 "parent-file-id": oversized.file_id,
                 "root-file-id": oversized.root_file_id,
                 "part-index": str(part.index),
-                "part-count": str(len(planned)),
                 "first-row-number": str(rows_before),
                 "correlation-id": oversized.correlation_id,
             },

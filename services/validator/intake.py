@@ -16,7 +16,7 @@ from shared.rejection import RejectedFile, Rejection, reject_file
 from shared.storage import ObjectStore
 
 # S3 user metadata the chunker writes on every part (x-amz-meta-*).
-PART_METADATA_FIELDS = ("parent-file-id", "root-file-id", "part-index", "part-count", "first-row-number")
+PART_METADATA_FIELDS = ("parent-file-id", "root-file-id", "part-index", "first-row-number")
 CORRELATION_METADATA = "correlation-id"
 
 
@@ -38,7 +38,6 @@ def part_info_from_metadata(metadata: dict[str, str]) -> PartInfo | None:
         parent_file_id=metadata["parent-file-id"],
         root_file_id=metadata["root-file-id"],
         part_index=int(metadata["part-index"]),
-        part_count=int(metadata["part-count"]),
         first_row_number=int(metadata["first-row-number"]),
     )
 

@@ -75,6 +75,13 @@ def validate_file(
     ledger: FileLedger,
     publisher: EventPublisher,
 ) -> Outcome:
+    part_count = 1
+    if admitted.part is not None:
+        expected = ledger.parts_expected(admitted.root_file_id)
+        if expected is None:
+            # The chunker records the count before any part becomes visible; without it, retry later.
+            raise LookupError(f"root file {admitted.root_file_id} has no part count in the ledger yet")
+        part_count = expected
     rejected = RejectedFile(
         file_id=admitted.file_id,
         root_file_id=admitted.root_file_id,
@@ -83,7 +90,7 @@ def validate_file(
         source_key=admitted.key,
         source_version_id=admitted.version_id,
         part_index=admitted.part.part_index if admitted.part else None,
-        part_count=admitted.part.part_count if admitted.part else 1,
+        part_count=part_count,
     )
 
     def reject(rejection: Rejection) -> Outcome:
@@ -155,7 +162,7 @@ def validate_file(
             rows_in=rows,
             rows_out=rows,
             part_index=part_index,
-            part_count=admitted.part.part_count if admitted.part else 1,
+            part_count=part_count,
             first_row_number=admitted.part.first_row_number if admitted.part else 0,
         )
     )
