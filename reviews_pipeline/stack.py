@@ -67,12 +67,16 @@ class StackInfo:
 
 def session_for(endpoint_url: str | None, region: str = LOCAL_REGION) -> boto3.session.Session:
     if endpoint_url:
-        return boto3.session.Session(region_name=region, **LOCAL_CREDENTIALS)
+        return boto3.session.Session(
+            region_name=region,
+            aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
+        )
     return boto3.session.Session(region_name=region)
 
 
 def client(stack: StackInfo, service: str) -> Any:
-    return session_for(stack.endpoint_url, stack.region).client(service, endpoint_url=stack.endpoint_url)
+    return session_for(stack.endpoint_url, stack.region).client(service, endpoint_url=stack.endpoint_url)  # type: ignore[call-overload]
 
 
 def create_stack(

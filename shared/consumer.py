@@ -38,13 +38,13 @@ class Route(Generic[ModelT]):
     """How one detail-type is parsed (`model` validates the whole EventBridge event) and handled."""
 
     model: type[ModelT]
-    handle: Callable[[ModelT], None]
+    handle: Callable[[ModelT], object]
 
 
-def route_detail(detail_model: type[PipelineDetail], handle: Callable[[Any], None]) -> Route[Any]:
+def route_detail(detail_model: type[PipelineDetail], handle: Callable[[Any], object]) -> Route[Any]:
     """A route for one of the pipeline's own events; `handle` receives the typed detail."""
     envelope = envelope_for(detail_model)
-    return Route(model=envelope, handle=lambda event: handle(event.detail))  # type: ignore[attr-defined]
+    return Route(model=envelope, handle=lambda event: handle(event.detail))
 
 
 def consume_events(

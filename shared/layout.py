@@ -83,7 +83,7 @@ def parse_inbound_key(key: str) -> InboundKey:
         raise UnsafeKeyError(f"the key is outside the pipeline's inbound prefixes {list(INBOUND_AREAS)}")
     if dataset not in DATASETS:
         raise UnsafeKeyError(f"the key's dataset folder {dataset!r} is not one of {list(DATASETS)}")
-    return InboundKey(key=key, area=cast(InboundArea, area), dataset=cast(Dataset, dataset))
+    return InboundKey(key=key, area=cast(InboundArea, area), dataset=dataset)
 
 
 def raw_key(dataset: Dataset, file_name: str) -> str:

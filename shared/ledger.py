@@ -16,9 +16,9 @@ completion, once.
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 import time
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.utilities.idempotency import (

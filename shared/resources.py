@@ -36,4 +36,4 @@ def resources_for(settings: PipelineSettings) -> PipelineResources:
 
 def current_resources() -> PipelineResources:
     """Resources for the settings in this process's environment (the handler's edge)."""
-    return resources_for(PipelineSettings())  # type: ignore[call-arg]  # fields come from the environment
+    return resources_for(PipelineSettings())  # fields come from the environment

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from reviews_pipeline.stack import StackInfo
+from reviews_pipeline.stack import StackInfo, client
 
 pytestmark = pytest.mark.e2e
 
@@ -73,13 +72,13 @@ def test_run_settles_real_files_and_prints_the_summary_contract(tmp_path: Path) 
     assert summary["settled"] is True
     assert [Path(file["path"]).name for file in summary["files"]] == [GIFT_CARD.name, MARC_REFERENCE.name, BEAUTY.name]
     for file in summary["files"]:
-        assert SUMMARY_FILE_FIELDS <= set(file)
+        assert set(file) >= SUMMARY_FILE_FIELDS
         assert file["status"] == "validated", file
         assert file["parts"] == 1
         assert file["rows_in"] > 0
         assert_rows_reconcile(file)
     assert {file["dataset"] for file in summary["files"]} == {"train", "inference"}
-    assert SERVICES <= set(summary["dlq"])
+    assert set(summary["dlq"]) >= SERVICES
     assert not any(summary["dlq"].values())
     assert summary["predictions"][0]["input"] == str(BEAUTY)
     # Results are copied out under the same keys they have in the bucket.
@@ -132,13 +131,7 @@ class RunningStack:
     process: subprocess.Popen[str]
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.info.endpoint_url,
-            region_name=self.info.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return client(self.info, service)
 
     def status(self) -> list[dict[str, Any]]:
         result = run_cli("status", "--state", self.state, "--json", timeout=60)
@@ -220,7 +213,9 @@ def test_external_systems_publish_file_received_and_forgeries_touch_nothing(runn
     bucket = running_stack.info.bucket
     s3 = running_stack.client("s3")
     version = s3.put_object(Bucket=bucket, Key="uploads/gift.tsv", Body=GIFT_CARD.read_bytes())["VersionId"]
-    s3.copy_object(Bucket=bucket, Key="raw/inference/gift.tsv", CopySource={"Bucket": bucket, "Key": "uploads/gift.tsv"})
+    s3.copy_object(
+        Bucket=bucket, Key="raw/inference/gift.tsv", CopySource={"Bucket": bucket, "Key": "uploads/gift.tsv"}
+    )
     # The copy above also fires an S3 notification; the announcement below names the same version, so
     # the pair must still end as one validated file.
     head = s3.head_object(Bucket=bucket, Key="raw/inference/gift.tsv")
@@ -234,8 +229,12 @@ def test_external_systems_publish_file_received_and_forgeries_touch_nothing(runn
     }
     forged = {**genuine, "key": "uploads/gift.tsv", "version_id": version}
     entries = [
-        {"Source": "com.example.crawler", "DetailType": "FileReceived", "Detail": json.dumps(detail),
-         "EventBusName": running_stack.info.event_bus}
+        {
+            "Source": "com.example.crawler",
+            "DetailType": "FileReceived",
+            "Detail": json.dumps(detail),
+            "EventBusName": running_stack.info.event_bus,
+        }
         for detail in (genuine, forged)
     ]
     put = running_stack.aws("events", "put-events", "--entries", json.dumps(entries))
@@ -243,8 +242,10 @@ def test_external_systems_publish_file_received_and_forgeries_touch_nothing(runn
     assert json.loads(put.stdout)["FailedEntryCount"] == 0
 
     records = running_stack.wait_for(
-        lambda records: {r["status"] for r in records} >= {"validated", "rejected"}
-        and all(r["status"] in ("validated", "rejected") for r in records)
+        lambda records: (
+            {r["status"] for r in records} >= {"validated", "rejected"}
+            and all(r["status"] in ("validated", "rejected") for r in records)
+        )
     )
 
     by_key = {record["key"]: record for record in records}
