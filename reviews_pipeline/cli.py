@@ -85,8 +85,7 @@ def command_run(arguments: argparse.Namespace) -> int:
             )
             if interactive:
                 sys.stderr.write("\n")
-            dead_letters = pipeline.queue_depths(dead_letter=True)
-            _raise_dead_letter_alerts(pipeline, dead_letters)
+            dead_letters = pipeline.raise_dead_letter_alerts({})
             pipeline.copy_outputs(out_dir)
             records = {record.file_id: record for record in pipeline.ledger.files(roots_only=True)}
             summary = build_summary(
@@ -98,16 +97,6 @@ def command_run(arguments: argparse.Namespace) -> int:
     if not result.settled:
         return EXIT_NOT_SETTLED
     return EXIT_STAGE_FAILED if any(dead_letters.values()) else EXIT_SETTLED
-
-
-def _raise_dead_letter_alerts(pipeline: LocalPipeline, dead_letters: dict[str, int]) -> None:
-    """On AWS a CloudWatch alarm on DLQ depth sends this alert; locally the runtime raises the same one."""
-    from services.monitor.alerts import AlertSink, dlq_alert, now
-
-    sink = AlertSink(pipeline.store, client(pipeline.stack, "sns"), pipeline.stack.alert_topic_arn)
-    for service, depth in dead_letters.items():
-        if depth:
-            sink.raise_alert(dlq_alert(service, depth, now()))
 
 
 def _copy_logs(source: Path, target: Path) -> None:
@@ -138,10 +127,12 @@ def command_up(arguments: argparse.Namespace) -> int:
         print(f"logs:      {work_dir / 'logs'}")
         print(f"try:       aws --endpoint-url {stack.endpoint_url} s3 cp FILE s3://{stack.bucket}/raw/train/")
         print("Ctrl-C stops the stack.", flush=True)
+        alerted: dict[str, int] = {}
         while not stopping:
             for service in pipeline.pool.revive_crashed():
                 print(f"worker for {service} exited; restarted", flush=True)
-            time.sleep(0.5)
+            alerted = pipeline.raise_dead_letter_alerts(alerted)
+            time.sleep(1)
     arguments.state.unlink(missing_ok=True)
     return 0
 

@@ -256,6 +256,21 @@ class LocalPipeline:
     def redrive(self, service: str) -> int:
         return redrive_dead_letters(self.stack, service)
 
+    def raise_dead_letter_alerts(self, already_alerted: dict[str, int]) -> dict[str, int]:
+        """Alert for every DLQ that holds more messages than when it was last alerted on.
+
+        On AWS a CloudWatch alarm on DLQ depth sends this to the alert topic; locally the runtime
+        raises the same alert. Returns the depths now, to pass back in next time.
+        """
+        from services.monitor.alerts import AlertSink, dlq_alert, now
+
+        depths = self.queue_depths(dead_letter=True)
+        sink = AlertSink(self.store, client(self.stack, "sns"), self.stack.alert_topic_arn)
+        for service, depth in depths.items():
+            if depth > already_alerted.get(service, 0):
+                sink.raise_alert(dlq_alert(service, depth, now()))
+        return depths
+
 
 FINAL: frozenset[str] = frozenset({"validated", "chunked", "rejected"})
 Status = Literal["validated", "chunked", "rejected"]

@@ -272,6 +272,15 @@ def test_a_poison_message_lands_in_the_dlq_and_redrive_replays_it(running_stack:
     while dead_letters() == 0:
         assert time.monotonic() < deadline, "the poison message never reached the DLQ"
         time.sleep(0.5)
+    s3 = running_stack.client("s3")
+    deadline = time.monotonic() + 15
+    while "Contents" not in s3.list_objects_v2(Bucket=running_stack.info.bucket, Prefix="monitoring/alerts/"):
+        assert time.monotonic() < deadline, "no alert was raised for the message in the DLQ"
+        time.sleep(0.5)
+    (alert_object,) = s3.list_objects_v2(Bucket=running_stack.info.bucket, Prefix="monitoring/alerts/")["Contents"]
+    alert = json.loads(s3.get_object(Bucket=running_stack.info.bucket, Key=alert_object["Key"])["Body"].read())
+    assert alert["kind"] == "dlq_message"
+    assert alert["details"] == {"service": "validator", "depth": 1}
 
     redriven = run_cli("redrive", "validator", "--state", running_stack.state, timeout=60)
 
