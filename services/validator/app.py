@@ -27,7 +27,10 @@ def receiver_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
     resources = current_resources()
     publisher = resources.publisher("receiver")
 
-    @resources.ledger.once_per_version("receiver", "[bucket.name, object.key, object.version_id || object.etag]", context)
+    # One object version is one file, whether S3 says so once or twice.
+    version_key = "[bucket.name, object.key, object.version_id || object.etag]"
+
+    @resources.ledger.once_per_version("receiver", version_key, context)
     def receive_once(detail: dict[str, Any]) -> dict[str, Any]:
         s3_object = detail["object"]
         received = receive_object(
