@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,7 +13,9 @@ from shared.observability import observability_for
 from shared.resources import PipelineResources, current_resources
 
 from .intake import ObjectAnnouncement, admit, receive_object
-from .validation import ValidatorSettings, account_for_part, validate_file
+
+if TYPE_CHECKING:
+    from .validation import ValidatorSettings
 
 receiver_observability = observability_for("receiver")
 validator_observability = observability_for("validator")
@@ -58,6 +60,9 @@ def receiver_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 @validator_observability.metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """FileReceived → admission checks → the four checks → FileValidated | FileOversized | FileRejected."""
+    # Imported here, not at the top: the receiver's zip package shares this module but has no pyarrow.
+    from .validation import ValidatorSettings
+
     resources = current_resources()
     limits = ValidatorSettings()
 
@@ -70,6 +75,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def _validate(received: FileReceived, resources: PipelineResources, limits: ValidatorSettings) -> dict[str, Any]:
+    from .validation import account_for_part, validate_file
+
     publisher = resources.publisher("validator")
     admitted = admit(received, pipeline_bucket=resources.settings.bucket, ledger=resources.ledger, publisher=publisher)
     if admitted is None:

@@ -2,13 +2,15 @@
 
 Every consumer is rule → its own queue (with a DLQ) → function reporting partial batch failures;
 every function reads and writes only its own bucket prefixes; the bucket is private, encrypted,
-versioned and TLS-only; each service template deploys on its own; the zip functions build.
-Which rule routes which event is proven separately, by putting events on a bus built from these
-templates (test_event_routing.py).
+versioned and TLS-only; each service template deploys on its own; the zip functions build, and
+every image function builds from services/Dockerfile with the repository root as a whitelisted
+context. Which rule routes which event is proven separately, by putting events on a bus built from
+these templates (test_event_routing.py).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -25,7 +27,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("validator", "chunker", "etl", "trainer", "predictor", "monitor")
-ZIP_SERVICES = ("validator", "chunker", "monitor")
 TEMPLATES = {"root": REPO / "template.yaml"} | {name: REPO / "services" / name / "template.yaml" for name in SERVICES}
 SERVICE_PARAMETERS = {"BucketName", "EventBusName", "LedgerTableName", "AlertTopicArn"}
 
@@ -39,38 +40,55 @@ HANDLERS = {
     "PredictorFunction": ("predictor", "services.predictor.app.lambda_handler"),
     "MonitorFunction": ("monitor", "services.monitor.app.lambda_handler"),
 }
+# Light functions are zip packages with SharedLayer; those needing pyarrow, pandas or XGBoost are
+# container images (DESIGN §5): pyarrow and numpy alone are ~195 MB unzipped, and with the shared
+# layer would pass Lambda's 250 MB limit for a zip.
+ZIP_FUNCTIONS = frozenset({"ReceiverFunction", "MonitorFunction"})
+IMAGE_FUNCTIONS = frozenset(HANDLERS) - ZIP_FUNCTIONS
+DOCKERFILE = REPO / "services" / "Dockerfile"
 
 READ = frozenset({"s3:GetObject"})
 READ_VERSIONS = frozenset({"s3:GetObject", "s3:GetObjectVersion"})
 WRITE = frozenset({"s3:PutObject"})
 DELETE = frozenset({"s3:DeleteObject", "s3:DeleteObjectVersion"})
+MULTIPART = frozenset({"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"})
 
 # What each function may do to the objects under each prefix (DESIGN §3), and nothing else.
 S3_OBJECT_ACCESS: dict[str, dict[str, frozenset[str]]] = {
     "ReceiverFunction": {"raw/": READ_VERSIONS, "chunks/": READ_VERSIONS},
-    # A rejected file is moved to errors/: copied there, then deleted from where it arrived.
+    # A rejected file is moved to errors/ (ObjectStore.move): that version copied there, then deleted
+    # from where it arrived; a repeated move heads the copy in errors/.
     "ValidatorFunction": {
         "raw/": READ_VERSIONS | DELETE,
         "chunks/": READ_VERSIONS | DELETE,
         "processed/": WRITE,
-        "errors/": WRITE,
+        "errors/": READ | WRITE,
     },
+    # Parts go out as multipart uploads; a file that cannot be split is moved to errors/ as above.
     "ChunkerFunction": {
-        "raw/": READ_VERSIONS,
-        "chunks/": READ_VERSIONS | WRITE | {"s3:AbortMultipartUpload"},
-        "errors/": WRITE,
+        "raw/": READ_VERSIONS | DELETE,
+        "chunks/": READ_VERSIONS | DELETE | WRITE | MULTIPART,
+        "errors/": READ | WRITE,
     },
     "EtlFunction": {"processed/": READ, "etl/": WRITE, "errors/": WRITE},
     "TrainerFunction": {"etl/train/": READ, "models/": READ | WRITE, "monitoring/metrics/": WRITE},
     "PredictorFunction": {"etl/inference/": READ, "models/": READ, "predictions/": WRITE},
     "MonitorFunction": {"monitoring/logs/": WRITE, "monitoring/alerts/": WRITE},
 }
-# The s3:prefix values each function may list the bucket with (none for the others).
+# The s3:prefix values each function may list the bucket with (none for the others). Those that head
+# or get keys that may be missing need it too: without s3:ListBucket S3 answers 403, not 404.
 S3_LIST_PREFIXES: dict[str, set[str]] = {
+    "ReceiverFunction": {"raw/*", "chunks/*"},
+    "ValidatorFunction": {"raw/*", "chunks/*", "errors/*"},
+    "ChunkerFunction": {"raw/*", "chunks/*", "errors/*"},
     "EtlFunction": {"etl/*", "processed/*"},
     "TrainerFunction": {"etl/train/*", "models/*"},
     "PredictorFunction": {"etl/inference/*", "models/*", "predictions/*"},
 }
+
+# Other actions on the bucket itself, which take no s3:prefix condition (none for the others). The
+# chunker lists the multipart uploads a dead attempt left open under its parts' prefix, to abort them.
+S3_BUCKET_ACTIONS: dict[str, set[str]] = {"ChunkerFunction": {"s3:ListBucketMultipartUploads"}}
 
 BUCKET_ARN = "arn:${AWS::Partition}:s3:::${BucketName}"
 TABLE_ARN = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${LedgerTableName}"
@@ -281,36 +299,176 @@ def test_every_function_has_its_handler_in_its_service() -> None:
     assert found == {function_id: service for function_id, (service, _) in HANDLERS.items()}
 
 
+def test_light_functions_are_zips_and_heavy_ones_images() -> None:
+    found = {function_id: function["Properties"].get("PackageType", "Zip") for _, function_id, function in functions()}
+    assert {function_id for function_id, package in found.items() if package == "Zip"} == ZIP_FUNCTIONS
+    assert {function_id for function_id, package in found.items() if package == "Image"} == IMAGE_FUNCTIONS
+
+
+@pytest.mark.parametrize("function_id", sorted(HANDLERS))
+def test_handler_is_a_function_of_its_service_in_the_repository(function_id: str) -> None:
+    """The module the template names is a file of the service's package, defining the handler."""
+    service, handler = HANDLERS[function_id]
+    function = function_resource(function_id)
+    properties = function["Properties"]
+    named = properties["ImageConfig"]["Command"] if function_id in IMAGE_FUNCTIONS else [properties["Handler"]]
+    assert named == [handler]
+    *package, name = handler.split(".")
+    assert package[:2] == ["services", service]
+    module = REPO.joinpath(*package).with_suffix(".py")
+    assert module.is_file(), f"{handler}: no {module.relative_to(REPO)}"
+    # Read, not imported: an image function's module needs dependencies this environment may lack.
+    tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    assert name in defined, f"{module.relative_to(REPO)} defines no function {name}"
+
+
+@pytest.mark.parametrize("function_id", sorted(ZIP_FUNCTIONS))
+def test_zip_function_builds_with_its_services_makefile_and_gets_shared_from_the_layer(function_id: str) -> None:
+    service, handler = HANDLERS[function_id]
+    template = load(service)
+    function = template["Resources"][function_id]
+    properties = function["Properties"]
+    service_dir = TEMPLATES[service].parent
+    assert properties["Handler"] == handler
+    assert function_property(template, function, "Runtime") == "python3.11"
+    assert (service_dir / properties["CodeUri"]).resolve() == service_dir
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    assert properties["Layers"] == [{"Ref": "SharedLayer"}]
+
+
+@pytest.mark.parametrize("function_id", sorted(IMAGE_FUNCTIONS))
+def test_image_function_builds_from_the_one_dockerfile_for_its_service(function_id: str) -> None:
+    service, _ = HANDLERS[function_id]
+    function = function_resource(function_id)
+    properties = function["Properties"]
+    assert not {"Handler", "Runtime", "CodeUri", "Layers"} & set(properties), function_id
+    metadata = function["Metadata"]
+    service_dir = TEMPLATES[service].parent
+    assert metadata["DockerContext"] == "../.."
+    context = (service_dir / metadata["DockerContext"]).resolve()
+    assert context == REPO
+    # SAM reads Dockerfile relative to DockerContext.
+    assert metadata["Dockerfile"] == "services/Dockerfile"
+    assert context / metadata["Dockerfile"] == DOCKERFILE and DOCKERFILE.is_file()
+    assert metadata["DockerBuildArgs"] == {"SERVICE": service}
+    assert metadata["DockerTag"]
+    assert (service_dir / "requirements.txt").is_file()
+
+
+def _makefile_targets(makefile: Path) -> set[str]:
+    targets: set[str] = set()
+    for line in makefile.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"([^\s#][^:=]*):(?!=)", line)
+        if match:
+            targets |= set(match.group(1).split())
+    return targets
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_functions_are_packaged_as_their_service_builds_them(service: str) -> None:
-    """Zip functions build with their service's Makefile and get `shared` from SharedLayer; images
-    build from their Dockerfile with the repository root as context."""
+def test_service_has_a_makefile_and_the_shared_layer_exactly_for_its_zip_functions(service: str) -> None:
     template = load(service)
     service_dir = TEMPLATES[service].parent
-    for function_id, function in resources_of_type(template, "AWS::Serverless::Function").items():
-        properties = function["Properties"]
-        handler = HANDLERS[function_id][1]
-        if service in ZIP_SERVICES:
-            assert properties["Handler"] == handler
-            assert function_property(template, function, "Runtime") == "python3.11"
-            assert (service_dir / properties["CodeUri"]).resolve() == service_dir
-            assert function["Metadata"]["BuildMethod"] == "makefile"
-            assert re.search(rf"^[^#\n]*\bbuild-{function_id}\b[^\n]*:", (service_dir / "Makefile").read_text(), re.M)
-            assert properties["Layers"] == [{"Ref": "SharedLayer"}]
-        else:
-            assert properties["PackageType"] == "Image"
-            assert properties["ImageConfig"]["Command"] == [handler]
-            context = (service_dir / function["Metadata"]["DockerContext"]).resolve()
-            assert context == REPO
-            dockerfile = context / function["Metadata"]["Dockerfile"]
-            assert dockerfile == service_dir / "Dockerfile" and dockerfile.is_file()
-            assert f'CMD ["{handler}"]' in dockerfile.read_text()
-    if service in ZIP_SERVICES:
-        layer = resources_of_type(template, "AWS::Serverless::LayerVersion")["SharedLayer"]
-        assert (service_dir / layer["Properties"]["ContentUri"]).resolve() == REPO / "shared"
-        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
-        assert layer["Metadata"]["BuildMethod"] == "makefile"
-        assert re.search(r"^build-SharedLayer:", (REPO / "shared" / "Makefile").read_text(), re.M)
+    zip_ids = set(resources_of_type(template, "AWS::Serverless::Function")) & ZIP_FUNCTIONS
+    layers = resources_of_type(template, "AWS::Serverless::LayerVersion")
+    makefile = service_dir / "Makefile"
+    if not zip_ids:
+        assert not layers, f"{service} has no zip function for {sorted(layers)}"
+        assert not makefile.exists(), f"{service} has no zip function for {makefile.relative_to(REPO)} to build"
+        return
+    assert set(layers) == {"SharedLayer"}
+    layer = layers["SharedLayer"]
+    assert (service_dir / layer["Properties"]["ContentUri"]).resolve() == REPO / "shared"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert "build-SharedLayer" in _makefile_targets(REPO / "shared" / "Makefile")
+    builds = {target for target in _makefile_targets(makefile) if target.startswith("build-")}
+    assert builds == {f"build-{function_id}" for function_id in zip_ids}
+
+
+def _instructions(dockerfile: Path) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    instructions: list[str] = []
+    pending = ""
+    for line in dockerfile.read_text(encoding="utf-8").splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.strip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        instructions.append(" ".join(pending.split()))
+        pending = ""
+    return instructions
+
+
+def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
+    """One Dockerfile for every image: the service is a build argument, dependencies come first."""
+    dockerfiles = [path.relative_to(REPO) for path in REPO.glob("services/**/Dockerfile")]
+    assert dockerfiles == [Path("services/Dockerfile")]
+    instructions = _instructions(DOCKERFILE)
+    assert instructions[0] == "FROM public.ecr.aws/lambda/python:3.11"
+    assert "ARG SERVICE" in instructions
+
+    def position(prefix: str) -> int:
+        found = [index for index, instruction in enumerate(instructions) if instruction.startswith(prefix)]
+        assert len(found) == 1, f"{prefix!r}: {len(found)} instructions"
+        return found[0]
+
+    install = position("RUN pip install")
+    assert "--only-binary=:all:" in instructions[install]
+    assert '--target "${LAMBDA_TASK_ROOT}"' in instructions[install]
+    assert position("COPY shared/requirements.txt ") < install
+    assert position("COPY services/${SERVICE}/requirements.txt ") < install
+    assert position("ARG SERVICE") < position("COPY services/${SERVICE}/requirements.txt ")
+    for code in (
+        "COPY shared/*.py ${LAMBDA_TASK_ROOT}/shared/",
+        "COPY services/__init__.py ${LAMBDA_TASK_ROOT}/services/",
+        "COPY services/${SERVICE}/ ${LAMBDA_TASK_ROOT}/services/${SERVICE}/",
+    ):
+        assert position(code) > install, code
+
+
+def _build_context(root: Path) -> set[str]:
+    """The files `sam build` sends as an image's context from `root`, by its default builder (docker-py)."""
+    build = pytest.importorskip("docker.utils.build")
+    lines = (line.strip() for line in (root / ".dockerignore").read_text(encoding="utf-8").splitlines())
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    paths = build.exclude_paths(str(root), patterns, dockerfile="services/Dockerfile")
+    return {str(path) for path in paths if (root / path).is_file()}
+
+
+def test_the_build_context_is_only_what_the_images_copy(tmp_path: Path) -> None:
+    """The whitelist lets through each image service's modules, configuration and requirements, and
+    `shared`: never a virtualenv, tests, templates or bytecode."""
+    image_services = sorted({HANDLERS[function_id][0] for function_id in IMAGE_FUNCTIONS})
+    wanted = {".dockerignore", "services/Dockerfile", "services/__init__.py", "shared/__init__.py"}
+    wanted |= {"shared/events.py", "shared/requirements.txt"}
+    shipped = ("__init__.py", "app.py", "requirements.txt", "layouts.json")
+    for service in image_services:
+        wanted |= {f"services/{service}/{name}" for name in shipped}
+    unwanted = {".venv/lib/python3.11/site-packages/pandas/__init__.py", ".git/HEAD", ".tools/sam/bin/sam"}
+    unwanted |= {"tests/unit/test_x.py", "samples/reviews.csv", "template.yaml", "pyproject.toml", "README.md"}
+    unwanted |= {"shared/Makefile", "shared/__pycache__/events.cpython-311.pyc", "services/__pycache__/x.pyc"}
+    unwanted |= {"services/monitor/app.py", "services/monitor/requirements.txt"}
+    for service in image_services:
+        unwanted |= {f"services/{service}/{name}" for name in ("template.yaml", "Makefile", "__pycache__/app.pyc")}
+    for relative in wanted | unwanted:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("")
+    shutil.copyfile(REPO / ".dockerignore", tmp_path / ".dockerignore")
+    assert _build_context(tmp_path) == wanted
+
+
+def test_the_build_context_holds_every_image_services_code() -> None:
+    context = _build_context(REPO)
+    assert {"services/Dockerfile", "services/__init__.py", "shared/requirements.txt"} <= context
+    assert {str(path.relative_to(REPO)) for path in (REPO / "shared").glob("*.py")} <= context
+    for service in sorted({HANDLERS[function_id][0] for function_id in IMAGE_FUNCTIONS}):
+        service_dir = REPO / "services" / service
+        files = [*service_dir.glob("*.py"), *service_dir.glob("*.json"), service_dir / "requirements.txt"]
+        assert {str(path.relative_to(REPO)) for path in files} <= context, service
+    assert not any(path.startswith((".venv/", ".tools/", ".git/", "tests/")) for path in context)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -449,6 +607,7 @@ def test_function_touches_only_its_own_prefixes(function_id: str) -> None:
     function = function_resource(function_id)
     granted: dict[str, set[str]] = {}
     listed: set[str] = set()
+    on_bucket: set[str] = set()
     for statement in function_statements(function):
         actions = {str(action) for action in as_list(statement["Action"])}
         s3_actions = {action for action in actions if action.startswith("s3:")}
@@ -457,16 +616,20 @@ def test_function_touches_only_its_own_prefixes(function_id: str) -> None:
         assert s3_actions == actions, f"{function_id}: one statement mixes S3 with other services"
         for resource in as_list(statement["Resource"]):
             arn = sub_text(resource)
-            if arn == BUCKET_ARN:
-                assert s3_actions == {"s3:ListBucket"}, f"{function_id}: {s3_actions} on the bucket itself"
+            if arn == BUCKET_ARN and s3_actions == {"s3:ListBucket"}:
                 prefixes = as_list(statement["Condition"]["StringLike"]["s3:prefix"])
                 listed |= {str(prefix) for prefix in prefixes}
+                continue
+            if arn == BUCKET_ARN:
+                assert "s3:ListBucket" not in s3_actions, f"{function_id}: s3:ListBucket beside {s3_actions}"
+                on_bucket |= s3_actions
                 continue
             match = re.fullmatch(re.escape(BUCKET_ARN) + r"/((?:[a-z0-9_-]+/)+)\*", arn or "")
             assert match, f"{function_id}: {resource!r} is not an object prefix of the pipeline bucket"
             granted.setdefault(match.group(1), set()).update(s3_actions)
     assert granted == S3_OBJECT_ACCESS[function_id]
     assert listed == S3_LIST_PREFIXES.get(function_id, set())
+    assert on_bucket == S3_BUCKET_ACTIONS.get(function_id, set())
 
 
 @pytest.mark.parametrize("function_id", sorted(S3_OBJECT_ACCESS))
@@ -570,16 +733,29 @@ def _tool(name: str, bundled: Path | None = None) -> str:
     return found
 
 
+# Lambda's limit for a zip function with its layers, unzipped.
+ZIP_LIMIT_BYTES = 250 * 1024 * 1024
+
+
+def _size(path: Path) -> int:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("service", ZIP_SERVICES)
-def test_sam_builds_the_zip_functions_and_the_shared_layer(service: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("service", "resource"),
+    # The validator template also holds ValidatorFunction, an image: build only its zip function.
+    [("validator", "ReceiverFunction"), ("monitor", None)],
+)
+def test_sam_builds_the_zip_functions_and_the_shared_layer(service: str, resource: str | None, tmp_path: Path) -> None:
     sam = _tool("sam", REPO / ".tools" / "sam" / "bin" / "sam")
     _tool("make")
     build_dir = tmp_path / "build"
     # The Makefiles install wheels with $(PYTHON): use this interpreter, which has pip.
     environment = os.environ | {"SAM_CLI_TELEMETRY": "0", "PYTHON": sys.executable}
+    target = [resource] if resource else []
     result = subprocess.run(
-        [sam, "build", "--template-file", str(TEMPLATES[service]), "--build-dir", str(build_dir)],
+        [sam, "build", *target, "--template-file", str(TEMPLATES[service]), "--build-dir", str(build_dir)],
         cwd=REPO,
         env=environment,
         capture_output=True,
@@ -588,11 +764,32 @@ def test_sam_builds_the_zip_functions_and_the_shared_layer(service: str, tmp_pat
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    for function_id in resources_of_type(load(service), "AWS::Serverless::Function"):
-        artifact = build_dir / function_id
-        assert (artifact / "services" / "__init__.py").is_file()
-        assert (artifact / "services" / service / "app.py").is_file()
     layer = build_dir / "SharedLayer" / "python"
     assert (layer / "shared" / "events.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir()
     assert (layer / "pydantic_core").is_dir()
+    function_ids = sorted(set(resources_of_type(load(service), "AWS::Serverless::Function")) & ZIP_FUNCTIONS)
+    assert function_ids
+    for function_id in function_ids:
+        artifact = build_dir / function_id
+        assert (artifact / "services" / "__init__.py").is_file()
+        assert (artifact / "services" / service / "app.py").is_file()
+        assert _size(artifact) + _size(build_dir / "SharedLayer") < ZIP_LIMIT_BYTES, function_id
+        # The handler imports from its artifact and the layer alone, as on Lambda (-I -S: no
+        # site-packages, so nothing of this environment, such as pyarrow or pandas, stands in).
+        module, name = HANDLERS[function_id][1].rsplit(".", 1)
+        script = (
+            "import importlib, sys\n"
+            f"sys.path[:0] = [{str(artifact)!r}, {str(layer)!r}]\n"
+            f"assert callable(getattr(importlib.import_module({module!r}), {name!r}))\n"
+        )
+        imported = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", script],
+            cwd=tmp_path,
+            env={"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert imported.returncode == 0, f"{function_id}: {imported.stderr[-4000:]}"
