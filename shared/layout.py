@@ -102,8 +102,13 @@ def report_key(moved_key: str) -> str:
     return moved_key + REPORT_SUFFIX
 
 
+def chunks_prefix(dataset: Dataset, root_file_id: str) -> str:
+    """The folder holding every part of one root file."""
+    return f"{CHUNKS}{dataset}/{root_file_id}/"
+
+
 def chunk_key(dataset: Dataset, root_file_id: str, part_index: int, suffix: str) -> str:
-    return f"{CHUNKS}{dataset}/{root_file_id}/part-{part_index:05d}{suffix}"
+    return f"{chunks_prefix(dataset, root_file_id)}part-{part_index:05d}{suffix}"
 
 
 def processed_key(dataset: Dataset, root_file_id: str, part_index: int | None) -> str:

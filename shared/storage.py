@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,3 +102,89 @@ class ObjectStore:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield item["Key"]
+
+    # -- multipart uploads: an object written in pieces, invisible until completed -------------------
+
+    def open_multipart(self, key: str, metadata: dict[str, str], content_type: str = "application/octet-stream") -> str:
+        """Start a multipart upload; the user metadata is fixed now. Returns the upload id."""
+        response = self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata
+        )
+        return response["UploadId"]
+
+    def upload_part(self, key: str, upload_id: str, part_number: int, body: bytes) -> str:
+        """Upload piece `part_number` (1-based; every piece but an object's last must be ≥ 5 MiB). Returns its ETag."""
+        response = self._client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=body
+        )
+        return response["ETag"]
+
+    def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> str | None:
+        """Join the uploaded pieces, in order, into the object: only now does it exist (and S3 announce it).
+
+        Returns the new object's version id.
+        """
+        response = self._client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, 1)]},
+        )
+        return response.get("VersionId")
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop an upload and its pieces; an upload already gone (aborted or completed) is not an error."""
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("NoSuchUpload", "404"):
+                raise
+
+    def open_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, upload id) of every upload under `prefix` that was started and neither completed nor aborted."""
+        uploads: list[tuple[str, str]] = []
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            uploads.extend((upload["Key"], upload["UploadId"]) for upload in page.get("Uploads", []))
+        return uploads
+
+
+class RangedReader(io.RawIOBase):
+    """A read-only, seekable file over one object version that fetches only the byte ranges asked for.
+
+    For readers that seek (a Parquet footer, then its row groups): nothing is read until asked, and each
+    read is one ranged GET of exactly the bytes requested.
+    """
+
+    def __init__(self, store: ObjectStore, key: str, version_id: str | None, size: int) -> None:
+        super().__init__()
+        self._store = store
+        self._key = key
+        self._version_id = version_id
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        origin = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if origin + offset < 0:
+            raise ValueError(f"seek before the start of {self._key}")
+        self._position = origin + offset
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        data = self._store.read_bytes(self._key, self._version_id, (self._position, self._position + wanted - 1))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)

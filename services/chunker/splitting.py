@@ -1,54 +1,190 @@
-"""Splitting an oversize file into parts that re-enter validation.
+"""Splitting an oversize file into parts that re-enter validation, each cut on a record boundary.
 
-STAND-IN (issue 2): parts are cut at line ends, which is right for JSON lines and for delimited text
-without quoted newlines; record-aware cutting (quoted fields, Parquet row groups, gzip) and bounded
-streaming come with the ingestion issue. The part barrier is real: the number of parts is fixed
-from the file size before any part is written, so the ledger knows how many to wait for before the
-first part can come back validated.
+The source is streamed: ranged reads of `read_block_bytes`, decompressed on the fly when it is gzip,
+cut into parts by `boundaries` (delimited text and JSON lines) or by row group (Parquet), and each
+part streamed out as its own S3 multipart upload. Memory is a few blocks and one upload piece,
+whatever the size of the file.
+
+Ordering (the part barrier): the ledger must know how many parts there are before any part is
+visible, because validated parts are counted against that number. So no upload is completed until
+the whole source has been read; then the count goes to the ledger; then the uploads are completed
+(each completion is the S3 event that sends the part back through the receiver); then FileChunked.
+A failure before completion aborts every open upload, and the message is retried. Part keys are
+deterministic, so a retry after a crash rewrites the same keys, and the ledger counts each part
+index once however often it is validated.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import posixpath
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import layout
-from shared.events import ChunkPart, FileChunked, FileOversized
+from shared.events import ChunkPart, DetectedFormat, FileChunked, FileOversized
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
 from shared.rejection import RejectedFile, Rejection, reject_file
-from shared.storage import ObjectStore
+from shared.storage import ObjectStore, RangedReader
 
-GZIP_MAGIC = b"\x1f\x8b"
+from .boundaries import PartOpened, RecordRules, RecordTooLongError, group_row_groups, split_records
+from .parts import PartStream, PartUploads
+from .sources import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip, ranged_blocks
+
+MiB = 1024 * 1024
+
+_CONTENT_TYPES = {
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "jsonl": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+}
+_DEFAULT_SUFFIXES = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "parquet": ".parquet"}
+_KNOWN_SUFFIXES = frozenset({".csv", ".tsv", ".tab", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq"})
+_COMPRESSION_SUFFIXES = (".gz", ".gzip")
 
 
 class ChunkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REVIEWS_CHUNKER_", frozen=True, extra="ignore")
 
-    part_size_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Target size of one part.")
+    part_size_bytes: int = Field(
+        default=64 * MiB, ge=1024, description="Target size of one part; a part ends at the first record end past it."
+    )
+    read_block_bytes: int = Field(
+        default=8 * MiB, ge=1024, le=256 * MiB, description="Size of one ranged read, and of one decompression step."
+    )
+    upload_part_bytes: int = Field(
+        default=8 * MiB,
+        ge=5 * MiB,
+        le=5 * 1024 * MiB,
+        description="Bytes buffered before a piece of a part is uploaded (S3's minimum piece is 5 MiB).",
+    )
+    max_decompressed_bytes: int = Field(
+        # Parts are streamed, so the cap guards time and storage, not memory: set it well above real files
+        # (the AWS Books TSV inflates to several GiB) and far below what a bomb inflates to.
+        default=32 * 1024 * MiB,
+        ge=1,
+        description="A gzip file that decompresses to more is rejected (gzip bombs).",
+    )
+    max_record_bytes: int = Field(
+        default=16 * MiB,
+        ge=1024,
+        description="A record (line, or quoted multi-line row) longer than this rejects the file: it is an "
+        "unclosed quote or not review data, and would otherwise be held whole in memory.",
+    )
+    parquet_batch_rows: int = Field(
+        default=64 * 1024, ge=1, description="Rows decoded at a time when rewriting Parquet row groups into parts."
+    )
 
 
-@dataclass(frozen=True)
-class PlannedPart:
-    index: int
-    start: int
-    end: int
+class UnsplittableError(Exception):
+    """The file cannot be split; it is rejected with this reason instead."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(rejection.reason)
+        self.rejection = rejection
 
 
-def plan_parts(size: int, part_size: int) -> list[PlannedPart]:
-    """Byte ranges of roughly `part_size`; each part later moves its edges to the next line end."""
-    count = max(1, math.ceil(size / part_size))
-    return [PlannedPart(index, index * part_size, min(size, (index + 1) * part_size)) for index in range(count)]
+class SourceUnavailableError(RuntimeError):
+    """Reading the source failed (S3, the network): not the file's fault, so the message is retried."""
 
 
-def _next_line_start(body: bytes, position: int) -> int:
-    if position == 0:
-        return 0
-    newline = body.find(b"\n", position - 1)
-    return len(body) if newline < 0 else newline + 1
+class _SourceReader(RangedReader):
+    """The source as a file for pyarrow, whose own errors about a broken file are plain OSErrors: a failed
+    read is told apart from those, so a network error is retried instead of rejecting the file."""
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return super().readinto(buffer)
+        except Exception as error:
+            raise SourceUnavailableError(f"reading the source failed: {error}") from error
+
+
+PartNamer = Callable[[int, int], tuple[str, dict[str, str]]]
+"""(part index, first row number) → (key, S3 user metadata) of the part."""
+
+
+def record_rules(detected: DetectedFormat) -> RecordRules:
+    """Quoted fields and a header exist only in delimited text; JSON lines end records at every newline."""
+    delimited = detected.format in ("csv", "tsv")
+    return RecordRules(quoting=delimited and detected.quoting, has_header=delimited and detected.has_header)
+
+
+def part_suffix(key: str, detected: DetectedFormat) -> str:
+    """The source's own extension, less any compression suffix (parts are written uncompressed)."""
+    name = posixpath.basename(key)
+    for compression in _COMPRESSION_SUFFIXES:
+        if name.lower().endswith(compression):
+            name = name[: -len(compression)]
+            break
+    suffix = posixpath.splitext(name)[1]
+    return suffix if suffix.lower() in _KNOWN_SUFFIXES else _DEFAULT_SUFFIXES[detected.format]
+
+
+def write_record_parts(
+    blocks: Iterable[bytes],
+    rules: RecordRules,
+    settings: ChunkerSettings,
+    uploads: PartUploads,
+    name_part: PartNamer,
+) -> None:
+    """Split delimited text or JSON lines on record boundaries into parts, one open upload each."""
+    for event in split_records(
+        blocks, rules, part_size=settings.part_size_bytes, max_record_bytes=settings.max_record_bytes
+    ):
+        if isinstance(event, PartOpened):
+            key, metadata = name_part(event.index, event.first_row_number)
+            uploads.begin(event.index, key, event.first_row_number, metadata)
+        else:
+            uploads.write(event.data, event.rows)
+
+
+def write_parquet_parts(
+    source: RangedReader, settings: ChunkerSettings, uploads: PartUploads, name_part: PartNamer
+) -> None:
+    """Gather whole row groups into parts of about `part_size_bytes` (of compressed data), one open upload each.
+
+    Row groups are rewritten batch by batch, and column data is read in blocks of `read_block_bytes`
+    (no pre-buffering of whole row groups), so memory is one batch and a few blocks, not a row group.
+    """
+    parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=settings.read_block_bytes)
+    metadata = parquet.metadata
+    sizes = []
+    for index in range(metadata.num_row_groups):
+        row_group = metadata.row_group(index)
+        compressed = sum(row_group.column(column).total_compressed_size for column in range(row_group.num_columns))
+        sizes.append((compressed, row_group.num_rows))
+    first_row_number = 0
+    for index, span in enumerate(group_row_groups(sizes, settings.part_size_bytes)):
+        key, part_metadata = name_part(index, first_row_number)
+        uploads.begin(index, key, first_row_number, part_metadata)
+        with pq.ParquetWriter(PartStream(uploads), parquet.schema_arrow) as writer:
+            for batch in parquet.iter_batches(batch_size=settings.parquet_batch_rows, row_groups=list(span.row_groups)):
+                writer.write_table(pa.Table.from_batches([batch]))
+        uploads.current.rows = span.rows
+        first_row_number += span.rows
+
+
+def source_blocks(
+    store: ObjectStore, oversized: FileOversized, size: int, settings: ChunkerSettings
+) -> Iterator[bytes]:
+    """The file's content, decompressed when it is gzip (said by the validator or by the magic bytes)."""
+    raw = ranged_blocks(
+        lambda first, last: store.read_bytes(oversized.key, oversized.version_id, (first, last)),
+        size,
+        settings.read_block_bytes,
+    )
+    first = next(raw, b"")
+    stream = chain([first], raw)
+    if oversized.detected.compression == "gzip" or first.startswith(GZIP_MAGIC):
+        return gunzip(stream, step_bytes=settings.read_block_bytes, limit_bytes=settings.max_decompressed_bytes)
+    return stream
 
 
 def split_file(
@@ -59,61 +195,45 @@ def split_file(
     ledger: FileLedger,
     publisher: EventPublisher,
 ) -> FileChunked | None:
-    body = store.read_bytes(oversized.key, oversized.version_id)
-    if body[:2] == GZIP_MAGIC:
-        reject_file(
-            RejectedFile(
-                file_id=oversized.file_id,
-                root_file_id=oversized.root_file_id,
-                correlation_id=oversized.correlation_id,
-                dataset=oversized.dataset,
-                source_key=oversized.key,
-                source_version_id=oversized.version_id,
-            ),
-            Rejection(check="size", reason="splitting gzip files is not supported yet"),
-            "chunker",
-            store=store,
-            ledger=ledger,
-            publisher=publisher,
-        )
+    """Split the file into parts under chunks/, then announce them; None when the file was rejected instead."""
+    info = store.head(oversized.key, oversized.version_id)
+    if info is None:
+        _reject(oversized, Rejection(check="key", reason="no object at that key and version"), None, ledger, publisher)
         return None
-    planned = plan_parts(len(body), settings.part_size_bytes)
-    # Expected parts are known before any part exists, so no part can finish before the barrier is set.
-    ledger.set_parts_expected(oversized.root_file_id, "validation", len(planned))
-    header_end = (
-        _next_line_start(body, 1)
-        if oversized.detected.has_header and oversized.detected.format in ("csv", "tsv")
-        else 0
+    parts_prefix = _parts_prefix(oversized)
+    # Uploads left open by an attempt that died (a timeout gives no chance to abort) are dropped first.
+    for key, upload_id in store.open_multipart_uploads(parts_prefix):
+        store.abort_multipart(key, upload_id)
+
+    detected = oversized.detected
+    uploads = PartUploads(
+        store, upload_part_bytes=settings.upload_part_bytes, content_type=_CONTENT_TYPES[detected.format]
     )
-    header = body[:header_end]
-    suffix = "." + oversized.key.rsplit(".", 1)[-1] if "." in oversized.key.rsplit("/", 1)[-1] else ""
-    parts: list[ChunkPart] = []
-    rows_before = 0
-    for part in planned:
-        start = max(_next_line_start(body, part.start), header_end)
-        end = _next_line_start(body, part.end) if part.end < len(body) else len(body)
-        records = body[start:end]
-        rows = sum(1 for line in records.split(b"\n") if line.strip())
-        if rows == 0:
-            # A record longer than a part leaves this range empty: count it done, with nothing in it.
-            barrier = ledger.record_part_done(oversized.root_file_id, "validation", part.index, adds={"parts_empty": 1})
-            if barrier.completed_now:
-                ledger.update(oversized.root_file_id, status="chunked", stage="chunker")
-            continue
-        key = layout.chunk_key(oversized.dataset, oversized.root_file_id, part.index, suffix)
-        store.write_bytes(
-            key,
-            header + records,
-            metadata={
-                "parent-file-id": oversized.file_id,
-                "root-file-id": oversized.root_file_id,
-                "part-index": str(part.index),
-                "first-row-number": str(rows_before),
-                "correlation-id": oversized.correlation_id,
-            },
-        )
-        parts.append(ChunkPart(key=key, part_index=part.index, rows=rows, size=len(header) + len(records)))
-        rows_before += rows
+    name_part = _part_namer(oversized, part_suffix(oversized.key, detected))
+    try:
+        _write_parts(oversized, info.size, settings, store, uploads, name_part)
+        uploads.finish_writing()
+    except UnsplittableError as unsplittable:
+        uploads.abort_all()
+        _reject(oversized, unsplittable.rejection, store, ledger, publisher)
+        return None
+    except BaseException:
+        uploads.abort_all()
+        raise
+    if not uploads.parts:
+        _reject(oversized, Rejection(check="columns", reason="the file has no data rows"), store, ledger, publisher)
+        return None
+
+    # The barrier: the part count is in the ledger before the first part can be seen, let alone validated.
+    ledger.set_parts_expected(oversized.root_file_id, "validation", len(uploads.parts))
+    try:
+        uploads.complete_all()
+    except BaseException:
+        # Parts already completed stay (a retry rewrites the same keys); the rest must not linger.
+        uploads.abort_all()
+        raise
+
+    parts = [ChunkPart(key=part.key, part_index=part.index, rows=part.rows, size=part.size) for part in uploads.parts]
     chunked = FileChunked(
         correlation_id=oversized.correlation_id,
         file_id=oversized.file_id,
@@ -121,8 +241,120 @@ def split_file(
         dataset=oversized.dataset,
         source_key=oversized.key,
         parts=parts,
-        rows_total=rows_before,
+        rows_total=sum(part.rows for part in parts),
     )
-    ledger.update(oversized.file_id, outputs={"parts": str(len(parts))})
+    ledger.update(
+        oversized.file_id,
+        outputs={"parts": str(len(parts)), "rows": str(chunked.rows_total), "parts_prefix": parts_prefix},
+    )
     publisher.publish(chunked)
     return chunked
+
+
+def _write_parts(
+    oversized: FileOversized,
+    size: int,
+    settings: ChunkerSettings,
+    store: ObjectStore,
+    uploads: PartUploads,
+    name_part: PartNamer,
+) -> None:
+    """Stream the source into open uploads; the ways a file can turn out unsplittable become UnsplittableError."""
+    detected = oversized.detected
+    if detected.format == "parquet":
+        _write_parquet(oversized, size, settings, store, uploads, name_part)
+        return
+    try:
+        write_record_parts(
+            source_blocks(store, oversized, size, settings), record_rules(detected), settings, uploads, name_part
+        )
+    except BrokenGzipError as error:
+        raise UnsplittableError(Rejection(check="readability", reason=f"the gzip stream is broken: {error}")) from error
+    except DecompressedTooLargeError as error:
+        raise UnsplittableError(
+            Rejection(
+                check="size",
+                reason=f"the gzip file {error} (REVIEWS_CHUNKER_MAX_DECOMPRESSED_BYTES); a gzip bomb, or a file to "
+                "upload in smaller pieces",
+                details={"max_decompressed_bytes": error.limit, "compressed_offset": error.compressed_offset},
+            )
+        ) from error
+    except RecordTooLongError as error:
+        raise UnsplittableError(
+            Rejection(
+                check="readability",
+                reason=f"{error} (REVIEWS_CHUNKER_MAX_RECORD_BYTES)",
+                details={"record_offset": error.offset, "max_record_bytes": error.limit},
+            )
+        ) from error
+
+
+def _write_parquet(
+    oversized: FileOversized,
+    size: int,
+    settings: ChunkerSettings,
+    store: ObjectStore,
+    uploads: PartUploads,
+    name_part: PartNamer,
+) -> None:
+    if oversized.detected.compression == "gzip":
+        raise UnsplittableError(
+            Rejection(
+                check="format",
+                reason="gzip-compressed Parquet cannot be split without reading it whole; upload the .parquet "
+                "file itself (Parquet compresses its own columns)",
+            )
+        )
+    try:
+        write_parquet_parts(
+            _SourceReader(store, oversized.key, oversized.version_id, size), settings, uploads, name_part
+        )
+    except (pa.ArrowException, OSError) as error:
+        # pyarrow reports a corrupt file as ArrowInvalid or as a bare OSError; a failed read is neither here.
+        raise UnsplittableError(
+            Rejection(check="readability", reason=f"not a readable Parquet file: {error}")
+        ) from error
+
+
+def _parts_prefix(oversized: FileOversized) -> str:
+    """The folder of this file's parts (the part key less its name)."""
+    return layout.chunks_prefix(oversized.dataset, oversized.root_file_id)
+
+
+def _part_namer(oversized: FileOversized, suffix: str) -> PartNamer:
+    def name_part(index: int, first_row_number: int) -> tuple[str, dict[str, str]]:
+        # Read back by the receiver (services/validator/intake.py PART_METADATA_FIELDS, CORRELATION_METADATA).
+        metadata = {
+            "parent-file-id": oversized.file_id,
+            "root-file-id": oversized.root_file_id,
+            "part-index": str(index),
+            "first-row-number": str(first_row_number),
+            "correlation-id": oversized.correlation_id,
+        }
+        return layout.chunk_key(oversized.dataset, oversized.root_file_id, index, suffix), metadata
+
+    return name_part
+
+
+def _reject(
+    oversized: FileOversized,
+    rejection: Rejection,
+    store: ObjectStore | None,
+    ledger: FileLedger,
+    publisher: EventPublisher,
+) -> None:
+    reject_file(
+        RejectedFile(
+            file_id=oversized.file_id,
+            root_file_id=oversized.root_file_id,
+            correlation_id=oversized.correlation_id,
+            dataset=oversized.dataset,
+            source_key=oversized.key,
+            source_version_id=oversized.version_id,
+        ),
+        rejection,
+        "chunker",
+        store=store,
+        ledger=ledger,
+        publisher=publisher,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_short_tags_read_as_their_long_form(tmp_path: Path) -> None:
 
 def test_sqs_event_has_lambdas_shape_and_fills_in_the_account_moto_leaves_out() -> None:
     event_without_account = {"version": "0", "id": "1", "detail-type": "FileReceived", "detail": {}}
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"MessageId": "m1", "ReceiptHandle": "r1", "Body": json.dumps(event_without_account), "Attributes": {}},
         {"MessageId": "m2", "ReceiptHandle": "r2", "Body": "not json"},
     ]

@@ -1,0 +1,514 @@
+"""Ingestion benchmark: how fast the chunker splits a large CSV of real reviews, and in how much memory.
+
+Run from the repository root:  python bench/ingest.py  [--input-mib 1024] [--small-mib 200] [--no-peers]
+
+Prints JSON lines, one per figure. Sizes are in MiB (2**20 bytes); "MB/s" is MiB per second.
+
+The input is built in a temporary folder (deleted afterwards) from real reviews: the MARC English CSV
+(12,465 rows, quoted where a review holds a comma, CRLF) and the McAuley 2014 Books sample written
+as multi-line quoted fields (summary, blank line, text), repeated with fresh ids under a header, so
+the splitter meets doubled quotes, quoted newlines and quoted blank lines in every block.
+
+Figures:
+- chunker_mb_per_s: the chunker's own work on one core (the same block reading, record splitting and
+  multipart buffering as in the Lambda, with the upload calls discarded) over a local file.
+- chunker_peak_rss_mb / chunker_tracemalloc_peak_mb: the same run in a fresh process, for the small
+  and the large input: peak RSS (VmHWM, reset just before the split; interpreter included) and, in a separate
+  run, the peak of Python allocations seen by tracemalloc; flat means the same at both sizes.
+- chunker_moto_mb_per_s: split_file end to end against moto's in-process S3, DynamoDB and
+  EventBridge on the small input. moto answers every ranged GET by copying the whole object, so
+  this measures the emulator as much as the chunker; AWS serves ranges directly.
+- peers, doing the same job (split a CSV with quoted newlines into ~64 MiB CSV parts, each with the
+  header): DuckDB's COPY … TO … (FILE_SIZE_BYTES) on one thread and on every core, and Python's
+  csv module (reader → writer, rotating files), each in a fresh process for its peak RSS.
+
+Another stage's figures (the validator's reading) plug in as one more function in MEASUREMENTS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.chunker.boundaries import count_records
+from services.chunker.parts import PartUploads
+from services.chunker.splitting import ChunkerSettings, record_rules, write_record_parts
+from shared.events import DetectedFormat
+
+DATA = Path("/work/shared/data")
+MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"
+BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
+MiB = 1 << 20
+SYSTEM = "amazon-reviews-nlp"
+HEADER = b"review_id,review_body,stars\r\n"
+DETECTED = DetectedFormat(format="csv", delimiter=",", layout="marc_csv")
+SETTINGS = ChunkerSettings()
+
+Figure = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BenchInputs:
+    large: Path
+    small: Path
+    rows_large: int
+    rows_small: int
+    workdir: Path
+    peers: bool
+
+
+# -- the input ------------------------------------------------------------------------------------
+
+
+def review_rows() -> list[bytes]:
+    """Real review rows without their id column: '<review_body>,<stars>\\r\\n', CSV-quoted as needed."""
+    rows = [line.split(b",", 1)[1] + b"\r\n" for line in MARC_EN.read_bytes().split(b"\r\n") if line]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    with BOOKS.open(encoding="utf-8") as lines:
+        for line in lines:
+            review = json.loads(line)
+            writer.writerow([f"{review['summary']}\n\n{review['reviewText']}", int(review["overall"])])
+    rows.extend(csv_records(out.getvalue().encode("utf-8")))
+    return rows
+
+
+def csv_records(data: bytes) -> Iterator[bytes]:
+    """Whole CSV records (quoted newlines included) of `data`, one by one."""
+    start = 0
+    while start < len(data):
+        end = data.index(b"\r\n", start) + 2
+        while data.count(b'"', start, end) % 2:
+            end = data.index(b"\r\n", end) + 2
+        yield data[start:end]
+        start = end
+
+
+def build_input(path: Path, target_bytes: int, rows: list[bytes]) -> int:
+    """Write a CSV of at least `target_bytes`: the header, then the rows again and again with fresh ids."""
+    written = 0
+    next_id = 0
+    with path.open("wb") as out:
+        out.write(HEADER)
+        while out.tell() < target_bytes:
+            out.write(b"".join(b"%d,%s" % (next_id + offset, row) for offset, row in enumerate(rows)))
+            next_id += len(rows)
+            written += len(rows)
+    return written
+
+
+# -- the chunker's own work, without S3 -----------------------------------------------------------
+
+
+class DiscardingTarget:
+    """Multipart calls that keep nothing: the chunker's buffering is measured, not a storage service."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def open_multipart(self, key: str, metadata: dict[str, str], content_type: str = "") -> str:
+        return key
+
+    def upload_part(self, key: str, upload_id: str, part_number: int, body: bytes) -> str:
+        self.bytes += len(body)
+        return f"{part_number}"
+
+    def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> str | None:
+        return None
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        return None
+
+
+def file_blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
+    with path.open("rb", buffering=0) as source:
+        while block := source.read(block_bytes):
+            yield block
+
+
+def split_local(path: Path) -> tuple[int, int, float]:
+    """(parts, rows, seconds) of the chunker's splitting of a local file."""
+    target = DiscardingTarget()
+    uploads = PartUploads(target, upload_part_bytes=SETTINGS.upload_part_bytes, content_type="text/csv")
+    started = time.perf_counter()
+    write_record_parts(
+        file_blocks(path, SETTINGS.read_block_bytes),
+        record_rules(DETECTED),
+        SETTINGS,
+        uploads,
+        lambda index, first_row: (f"part-{index:05d}.csv", {"first-row-number": str(first_row)}),
+    )
+    uploads.finish_writing()
+    seconds = time.perf_counter() - started
+    assert target.bytes == sum(part.size for part in uploads.parts)
+    return len(uploads.parts), sum(part.rows for part in uploads.parts), seconds
+
+
+def probe_memory(path: Path, traced: bool) -> dict[str, float]:
+    """Run in a fresh process: the splitting's peak memory."""
+    baseline_rss = reset_peak_rss()
+    if traced:
+        tracemalloc.start()
+    parts, rows, seconds = split_local(path)
+    result = {"parts": parts, "rows": rows, "seconds": seconds, "baseline_rss_mb": baseline_rss}
+    if traced:
+        result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / MiB
+    result["peak_rss_mb"] = peak_rss_mib()
+    return result
+
+
+def reset_peak_rss() -> float:
+    """Restart the kernel's peak-RSS mark (Linux: clear_refs 5) so imports do not count; the RSS now, in MiB."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _proc_status_mib("VmRSS")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory since the last reset, in MiB (VmHWM)."""
+    return _proc_status_mib("VmHWM")
+
+
+def _proc_status_mib(field_name: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise LookupError(field_name)
+
+
+def in_fresh_process(*arguments: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *arguments], check=True, capture_output=True, text=True
+    )
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def size_mib(path: Path) -> float:
+    return round(path.stat().st_size / MiB, 1)
+
+
+def figure(metric: str, value: float, unit: str, input_path: Path, **extra: Any) -> Figure:
+    return {
+        "bench": "ingest",
+        "system": extra.pop("system", SYSTEM),
+        "metric": metric,
+        "value": round(value, 1),
+        "unit": unit,
+        "input_mb": size_mib(input_path),
+        **extra,
+    }
+
+
+def chunker_throughput(inputs: BenchInputs) -> list[Figure]:
+    parts, rows, seconds = split_local(inputs.large)
+    assert rows == inputs.rows_large, (rows, inputs.rows_large)
+    return [
+        figure(
+            "chunker_mb_per_s",
+            size_mib(inputs.large) / seconds,
+            "MB/s",
+            inputs.large,
+            parts=parts,
+            rows=rows,
+            seconds=round(seconds, 2),
+            cores=1,
+            how="local file in 8 MiB blocks through the chunker's record splitting and 8 MiB upload buffering; "
+            "upload calls discarded",
+        )
+    ]
+
+
+def chunker_memory(inputs: BenchInputs) -> list[Figure]:
+    figures = []
+    for path in (inputs.small, inputs.large):
+        plain = in_fresh_process("--probe-memory", str(path))
+        traced = in_fresh_process("--probe-memory", str(path), "--traced")
+        figures.append(
+            figure(
+                "chunker_peak_rss_mb",
+                plain["peak_rss_mb"],
+                "MB",
+                path,
+                baseline_rss_mb=round(plain["baseline_rss_mb"], 1),
+                how="fresh process splitting a local file; peak RSS (VmHWM) counted from just before the split, "
+                "interpreter and imports included (baseline_rss_mb: resident then)",
+            )
+        )
+        figures.append(
+            figure(
+                "chunker_tracemalloc_peak_mb",
+                traced["tracemalloc_peak_mb"],
+                "MB",
+                path,
+                how="fresh process; peak of Python allocations during the split (tracemalloc)",
+            )
+        )
+    return figures
+
+
+def chunker_against_moto(inputs: BenchInputs) -> list[Figure]:
+    """split_file end to end, against moto in-process (S3 versioned bucket, DynamoDB ledger, EventBridge)."""
+    import boto3
+    from moto import mock_aws
+
+    from services.chunker.splitting import split_file
+    from shared.events import FileOversized
+    from shared.ledger import FileLedger, FileRecord, file_id_for
+    from shared.publisher import EventPublisher
+    from shared.storage import ObjectStore
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    bucket, table, key = "bench-pipeline", "bench-ledger", "raw/train/reviews.csv"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        events = boto3.client("events", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        events.create_event_bus(Name="bench-bus")
+        with inputs.small.open("rb") as body:
+            version_id = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
+        size = inputs.small.stat().st_size
+        file_id = file_id_for(bucket, key, version_id)
+        ledger = FileLedger(dynamodb, table)
+        ledger.register(
+            FileRecord(
+                file_id=file_id,
+                root_file_id=file_id,
+                correlation_id=file_id,
+                bucket=bucket,
+                key=key,
+                version_id=version_id,
+                size=size,
+                dataset="train",
+                origin="s3",
+            )
+        )
+        oversized = FileOversized(
+            correlation_id=file_id,
+            file_id=file_id,
+            root_file_id=file_id,
+            dataset="train",
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            size=size,
+            max_size_bytes=SETTINGS.part_size_bytes,
+            detected=DETECTED,
+        )
+        started = time.perf_counter()
+        chunked = split_file(
+            oversized,
+            SETTINGS,
+            store=ObjectStore(s3, bucket),
+            ledger=ledger,
+            publisher=EventPublisher(events, "bench-bus", "chunker"),
+        )
+        seconds = time.perf_counter() - started
+    assert chunked is not None and chunked.rows_total == inputs.rows_small
+    return [
+        figure(
+            "chunker_moto_mb_per_s",
+            size_mib(inputs.small) / seconds,
+            "MB/s",
+            inputs.small,
+            parts=len(chunked.parts),
+            rows=chunked.rows_total,
+            seconds=round(seconds, 2),
+            how="split_file against moto in-process; moto copies the whole object for every ranged GET",
+        )
+    ]
+
+
+# -- peers ----------------------------------------------------------------------------------------
+
+
+def duckdb_split(source: str, target: str, threads: int) -> dict[str, Any]:
+    """Run in a fresh process: DuckDB splitting the CSV into ~64 MiB CSV files, each with the header."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute(f"SET threads = {threads}")
+    baseline_rss = reset_peak_rss()
+    started = time.perf_counter()
+    connection.execute(
+        f"""COPY (SELECT * FROM read_csv('{source}', header = true, quote = '"', escape = '"',
+                 all_varchar = true, strict_mode = true))
+            TO '{target}' (FORMAT csv, HEADER true, FILE_SIZE_BYTES '{SETTINGS.part_size_bytes}b')"""
+    )
+    seconds = time.perf_counter() - started
+    parts = sorted(Path(target).iterdir())
+    peak_rss = peak_rss_mib()
+    rows = sum(count_records(part.read_bytes(), quoting=True) - 1 for part in parts)
+    return {
+        "seconds": seconds,
+        "parts": len(parts),
+        "rows": rows,
+        "peak_rss_mb": peak_rss,
+        "baseline_rss_mb": baseline_rss,
+        "version": duckdb.__version__,
+    }
+
+
+def python_csv_split(source: str, target: str) -> dict[str, Any]:
+    """Run in a fresh process: Python's csv module reading rows and writing them to rotating ~64 MiB files."""
+    baseline_rss = reset_peak_rss()
+    started = time.perf_counter()
+    parts = rows = 0
+    with open(source, newline="", encoding="utf-8") as infile:
+        reader = csv.reader(infile)
+        header = next(reader)
+        out = None
+        writer: Any = None
+        for row in reader:
+            if out is None or out.tell() >= SETTINGS.part_size_bytes:
+                if out is not None:
+                    out.close()
+                out = open(Path(target) / f"part-{parts:05d}.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
+                writer = csv.writer(out)
+                writer.writerow(header)
+                parts += 1
+            writer.writerow(row)
+            rows += 1
+        if out is not None:
+            out.close()
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "parts": parts,
+        "rows": rows,
+        "peak_rss_mb": peak_rss_mib(),
+        "baseline_rss_mb": baseline_rss,
+    }
+
+
+def peers(inputs: BenchInputs) -> list[Figure]:
+    if not inputs.peers:
+        return []
+    figures = []
+    runs: list[tuple[str, Path, list[str], int]] = [
+        ("duckdb", inputs.large, ["--duckdb-threads", "1"], inputs.rows_large),
+        ("duckdb", inputs.large, ["--duckdb-threads", str(os.cpu_count() or 1)], inputs.rows_large),
+        ("python-csv", inputs.small, ["--python-csv"], inputs.rows_small),
+    ]
+    for system, source, arguments, expected_rows in runs:
+        target = inputs.workdir / f"{system}-out"
+        target.mkdir()
+        result = in_fresh_process("--peer", str(source), str(target), *arguments)
+        shutil.rmtree(target)
+        assert result["rows"] == expected_rows, (system, result["rows"], expected_rows)
+        cores = int(arguments[1]) if system == "duckdb" else 1
+        extra = {"version": result["version"]} if "version" in result else {}
+        how = "fresh process; reads every field and writes ~64 MiB CSV files with the header, to local disk"
+        figures.append(
+            figure(
+                "split_mb_per_s",
+                size_mib(source) / result["seconds"],
+                "MB/s",
+                source,
+                system=system,
+                cores=cores,
+                parts=result["parts"],
+                rows=result["rows"],
+                seconds=round(result["seconds"], 2),
+                how=how,
+                **extra,
+            )
+        )
+        figures.append(
+            figure(
+                "split_peak_rss_mb",
+                result["peak_rss_mb"],
+                "MB",
+                source,
+                system=system,
+                cores=cores,
+                baseline_rss_mb=round(result["baseline_rss_mb"], 1),
+                how=how + "; peak RSS counted from just before the split (baseline_rss_mb: resident then)",
+            )
+        )
+    return figures
+
+
+# The figures, in order. The validator's reading throughput goes here as one more function of the inputs.
+MEASUREMENTS: list[Callable[[BenchInputs], list[Figure]]] = [
+    chunker_throughput,
+    chunker_memory,
+    chunker_against_moto,
+    peers,
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--input-mib", type=int, default=1024, help="size of the large input")
+    parser.add_argument("--small-mib", type=int, default=200, help="size of the small input")
+    parser.add_argument("--no-peers", action="store_true", help="skip DuckDB and Python csv")
+    parser.add_argument("--probe-memory", metavar="CSV", help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--peer", nargs=2, metavar=("CSV", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--duckdb-threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--python-csv", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+
+    if options.probe_memory:
+        print(json.dumps(probe_memory(Path(options.probe_memory), options.traced)))
+        return
+    if options.peer:
+        source, target = options.peer
+        result = (
+            python_csv_split(source, target)
+            if options.python_csv
+            else duckdb_split(source, target, options.duckdb_threads)
+        )
+        print(json.dumps(result))
+        return
+
+    workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    try:
+        rows = review_rows()
+        large, small = workdir / "reviews-large.csv", workdir / "reviews-small.csv"
+        inputs = BenchInputs(
+            large=large,
+            small=small,
+            rows_large=build_input(large, options.input_mib * MiB, rows),
+            rows_small=build_input(small, options.small_mib * MiB, rows),
+            workdir=workdir,
+            peers=not options.no_peers,
+        )
+        for measure in MEASUREMENTS:
+            for result in measure(inputs):
+                print(json.dumps(result), flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+"""Record boundaries in streams of bytes (services/chunker/boundaries.py, sources.py), on real review text.
+
+Every split here is checked the strong way: each part is parsed on its own, and the parts' rows,
+in order, are exactly the rows of the whole file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from services.chunker.boundaries import (
+    UTF8_BOM,
+    PartBytes,
+    PartOpened,
+    RecordRules,
+    RecordTooLongError,
+    count_records,
+    group_row_groups,
+    last_record_end,
+    record_end_at_or_after,
+    split_records,
+)
+from services.chunker.sources import (
+    BrokenGzipError,
+    DecompressedTooLargeError,
+    ShortReadError,
+    gunzip,
+    ranged_blocks,
+)
+
+DATA = Path("/work/shared/data")
+BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
+GIFT_CARD = DATA / "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
+MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"
+DATAFINITI = DATA / "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv"
+BEAUTY = DATA / "mcauley2018-all-beauty-5core/All_Beauty_5.json"
+
+CSV_QUOTED = RecordRules(quoting=True, has_header=True)
+HEADERLESS_CSV = RecordRules(quoting=True, has_header=False)
+LINES = RecordRules(quoting=False, has_header=False)
+TSV_UNQUOTED = RecordRules(quoting=False, has_header=True)
+HEADER = ["reviewer_id", "review", "rating"]
+
+
+def multiline_review_rows() -> list[list[str]]:
+    """Real reviews as a review site shows them: summary, a blank line, then the text (quotes and all)."""
+    rows = []
+    with BOOKS.open(encoding="utf-8") as lines:
+        for line in lines:
+            review = json.loads(line)
+            rows.append(
+                [review["reviewerID"], f"{review['summary']}\n\n{review['reviewText']}", str(review["overall"])]
+            )
+    return rows
+
+
+def as_csv(header: list[str] | None, rows: list[list[str]], line_end: str = "\n") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=line_end)
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+@dataclass
+class Part:
+    first_row_number: int
+    data: bytearray = field(default_factory=bytearray)
+    rows: int = 0
+
+
+def split(data: bytes, rules: RecordRules, part_size: int, block_bytes: int, max_record: int = 8 << 20) -> list[Part]:
+    blocks = (data[start : start + block_bytes] for start in range(0, len(data), block_bytes))
+    parts: list[Part] = []
+    for event in split_records(blocks, rules, part_size=part_size, max_record_bytes=max_record):
+        if isinstance(event, PartOpened):
+            assert event.index == len(parts)
+            parts.append(Part(event.first_row_number))
+        else:
+            assert isinstance(event, PartBytes)
+            parts[-1].data += event.data
+            parts[-1].rows += event.rows
+    return parts
+
+
+def parsed_csv(data: bytes) -> list[list[str]]:
+    return [row for row in csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")) if row]
+
+
+def assert_csv_parts_rebuild(original: bytes, parts: list[Part], header: list[str] | None) -> None:
+    expected = parsed_csv(original)[1 if header else 0 :]
+    rebuilt: list[list[str]] = []
+    for part in parts:
+        rows = parsed_csv(bytes(part.data))
+        if header:
+            assert rows[0] == header, "every part starts with the header"
+            rows = rows[1:]
+        assert rows, "no part is empty"
+        assert part.rows == len(rows), "the row count of a part is what a CSV reader finds in it"
+        assert part.first_row_number == len(rebuilt)
+        rebuilt.extend(rows)
+    assert rebuilt == expected
+
+
+@pytest.fixture(scope="module")
+def multiline_csv() -> bytes:
+    return as_csv(HEADER, multiline_review_rows())
+
+
+# -- delimited text with quoting ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("part_size", "block_bytes"),
+    [(1024, 1024), (4096, 777), (50_000, 4096), (200_000, 65_536), (10**9, 1 << 20), (3000, 1 << 20)],
+)
+def test_quoted_multiline_csv_parts_parse_to_the_original_rows(
+    multiline_csv: bytes, part_size: int, block_bytes: int
+) -> None:
+    # Given real reviews whose quoted fields hold newlines, blank lines and doubled quotes
+    assert b'""' in multiline_csv and b"\n\n" in multiline_csv
+
+    # When split with parts smaller and larger than blocks
+    parts = split(multiline_csv, CSV_QUOTED, part_size, block_bytes)
+
+    # Then every part parses on its own, and together they are the file's rows, in order
+    assert_csv_parts_rebuild(multiline_csv, parts, HEADER)
+    assert sum(part.rows for part in parts) == len(multiline_review_rows())
+
+
+def quoted_newline_in_a_field_with_quotes(data: bytes) -> tuple[int, int]:
+    """(offset of a newline inside a quoted field that also holds doubled quotes, that record's end)."""
+    position = 0
+    while True:
+        end = record_end_at_or_after(data, position, position + 1, quoting=True)
+        record = data[position:end]
+        inner = record.find(b"\n")
+        if inner < len(record) - 1 and b'""' in record[:inner]:
+            return position + inner, end
+        position = end
+
+
+def test_a_cut_that_would_land_on_a_quoted_newline_moves_to_the_end_of_that_record(multiline_csv: bytes) -> None:
+    # Given a newline inside a quoted field, after doubled quotes in the same field
+    inner_newline, record_end = quoted_newline_in_a_field_with_quotes(multiline_csv)
+    header_bytes = multiline_csv.index(b"\n") + 1
+
+    # When the target part size ends exactly on that newline, and a block boundary falls just after it too
+    part_size = inner_newline + 1
+    parts = split(multiline_csv, CSV_QUOTED, part_size=part_size, block_bytes=inner_newline + 1)
+
+    # Then the first part ends at the end of that record, not at the newline inside it
+    assert len(parts[0].data) == record_end
+    assert bytes(parts[0].data) == multiline_csv[:record_end]
+    assert header_bytes < inner_newline
+    assert_csv_parts_rebuild(multiline_csv, parts, HEADER)
+
+
+def test_the_last_record_end_in_a_block_skips_newlines_inside_quotes(multiline_csv: bytes) -> None:
+    inner_newline, record_end = quoted_newline_in_a_field_with_quotes(multiline_csv)
+
+    # A block ending just after the quoted newline: its last record end is before that record
+    block = multiline_csv[: inner_newline + 1]
+    end = last_record_end(block, quoted_at_start=False, quoting=True)
+
+    assert end < inner_newline
+    assert multiline_csv[:end].endswith(b"\n")
+    assert record_end_at_or_after(multiline_csv, end, end + 1, quoting=True) == record_end
+    # And a block starting inside the quoted field carries the parity in
+    rest = multiline_csv[inner_newline + 1 : record_end]
+    assert last_record_end(rest, quoted_at_start=True, quoting=True) == len(rest)
+
+
+def test_count_records_agrees_with_the_csv_module_on_real_files(multiline_csv: bytes) -> None:
+    for data, has_header in ((multiline_csv, True), (MARC_EN.read_bytes(), False), (DATAFINITI.read_bytes(), True)):
+        expected = len(parsed_csv(data)) - (1 if has_header else 0)
+        header_end = data.index(b"\n") + 1 if has_header else 0
+        assert count_records(data[header_end:], quoting=True) == expected
+
+
+def test_count_records_skips_runs_of_blank_lines_but_not_blank_lines_inside_fields(multiline_csv: bytes) -> None:
+    # Given real records with runs of 1 to 40 blank lines (LF and CRLF) between some of them
+    records = [multiline_csv[start:end] for start, end in record_spans(multiline_csv)][1:400]
+    padded = b"".join(
+        record + (b"\n" if index % 2 else b"\r\n") * (index % 41) if index % 3 == 0 else record
+        for index, record in enumerate(records)
+    )
+
+    # Then they count as the records a CSV reader finds, in both quoting modes' fast and slow paths
+    assert count_records(padded, quoting=True) == len(parsed_csv(padded)) == len(records)
+    assert count_records(b"\r\n" * 10_000 + padded, quoting=True) == len(records)
+
+
+def record_spans(data: bytes) -> Iterator[tuple[int, int]]:
+    start = 0
+    while start < len(data):
+        end = record_end_at_or_after(data, start, start + 1, quoting=True)
+        yield start, end
+        start = end
+
+
+def test_crlf_headerless_marc_splits_with_its_row_numbers() -> None:
+    # Given MARC English: CSV without header, CRLF line ends, quoted reviews
+    data = MARC_EN.read_bytes()
+
+    parts = split(data, HEADERLESS_CSV, part_size=100_000, block_bytes=65_536)
+
+    assert_csv_parts_rebuild(data, parts, None)
+    assert sum(part.rows for part in parts) == 12_465
+    assert all(part.data.endswith(b"\r\n") for part in parts)
+
+
+def test_a_bom_is_dropped_and_every_part_gets_the_same_header() -> None:
+    # Given the Datafiniti CSV, which starts with a UTF-8 BOM
+    data = DATAFINITI.read_bytes()
+    assert data.startswith(UTF8_BOM)
+    header_line = data[len(UTF8_BOM) : data.index(b"\n") + 1]
+
+    parts = split(data, CSV_QUOTED, part_size=400_000, block_bytes=100_000)
+
+    # Then no part has a BOM, each starts with the header's bytes, and the rows are all there
+    assert len(parts) > 3
+    assert all(part.data.startswith(header_line) for part in parts)
+    header = parsed_csv(header_line)[0]
+    assert_csv_parts_rebuild(data, parts, header)
+
+
+def test_blank_lines_never_make_a_part_of_their_own(multiline_csv: bytes) -> None:
+    # Given a file whose last records are followed by blank lines, with a cut just before them
+    data = multiline_csv + b"\n\r\n\n"
+    part_size = len(multiline_csv)
+
+    parts = split(data, CSV_QUOTED, part_size=part_size, block_bytes=1 << 20)
+
+    # Then the blank lines are not a part: there is one part, with every row
+    assert len(parts) == 1
+    assert parts[0].rows == len(multiline_review_rows())
+
+
+def test_an_unclosed_quote_is_refused_once_the_record_passes_the_limit() -> None:
+    # Given MARC English, whose quoted fields hold no newline, with a stray quote near the start: every
+    # newline after it now looks quoted, so the rest of the file would be one record
+    data = MARC_EN.read_bytes()
+    broken = data[:200] + b'"' + data[200:]
+
+    with pytest.raises(RecordTooLongError) as raised:
+        split(broken, HEADERLESS_CSV, part_size=10_000, block_bytes=16_384, max_record=100_000)
+
+    assert raised.value.limit == 100_000
+    assert raised.value.offset < 200
+
+
+# -- records without quoting ----------------------------------------------------------------------
+
+
+def test_the_aws_tsv_with_bare_quotes_splits_on_every_line() -> None:
+    # Given the AWS customer-reviews TSV: no quoting, bare quotes in reviews, blank lines at its end
+    data = GIFT_CARD.read_bytes()
+    lines = [line for line in data.splitlines(keepends=True) if line.strip()]
+    assert any(line.count(b'"') % 2 for line in lines), "a bare quote makes quote parity useless here"
+
+    parts = split(data, TSV_UNQUOTED, part_size=20_000, block_bytes=8192)
+
+    rebuilt: list[bytes] = []
+    for part in parts:
+        part_lines = [line for line in bytes(part.data).splitlines(keepends=True) if line.strip()]
+        assert part_lines[0] == lines[0]
+        assert part.rows == len(part_lines) - 1
+        assert part.first_row_number == len(rebuilt)
+        rebuilt.extend(part_lines[1:])
+    assert rebuilt == lines[1:]
+    assert len(rebuilt) == 1452
+
+
+def test_a_json_line_with_a_one_megabyte_string_is_never_cut() -> None:
+    # Given McAuley 2018 JSON lines, one of which holds a 1 MB reviewText (real reviews, concatenated)
+    lines = BEAUTY.read_bytes().splitlines(keepends=True)[:2000]
+    texts = [json.loads(line)["reviewText"] for line in lines if b'"reviewText"' in line]
+    long_text = ""
+    while len(long_text) < 1 << 20:
+        long_text += " ".join(texts)
+    long_review = json.loads(lines[700])
+    long_review["reviewText"] = long_text[: 1 << 20]
+    lines[700] = json.dumps(long_review).encode() + b"\n"
+    data = b"".join(lines)
+
+    # When split into parts far smaller than that line, read in blocks smaller than it too
+    parts = split(data, LINES, part_size=64 * 1024, block_bytes=100_000)
+
+    # Then every line of every part is whole JSON, and the parts hold all lines in order
+    rebuilt = [json.loads(line) for part in parts for line in bytes(part.data).splitlines()]
+    assert rebuilt == [json.loads(line) for line in lines]
+    assert sum(part.rows for part in parts) == len(lines)
+    (long_part,) = [part for part in parts if len(part.data) > 1 << 20]
+    assert long_part.data.endswith(b"\n")
+
+
+def test_a_giant_line_is_refused_at_the_limit() -> None:
+    data = b'{"reviewText": "' + b"x" * 300_000
+
+    with pytest.raises(RecordTooLongError):
+        split(data, LINES, part_size=4096, block_bytes=65_536, max_record=200_000)
+
+
+def test_a_last_line_without_newline_is_a_row() -> None:
+    data = b"".join(BEAUTY.read_bytes().splitlines(keepends=True)[:50]).rstrip(b"\n")
+
+    parts = split(data, LINES, part_size=4096, block_bytes=1000)
+
+    assert sum(part.rows for part in parts) == 50
+    assert b"".join(bytes(part.data) for part in parts) == data
+
+
+# -- Parquet row groups ---------------------------------------------------------------------------
+
+
+def test_row_groups_are_gathered_up_to_the_part_size_and_never_divided() -> None:
+    sizes = [(40, 10), (40, 10), (30, 5), (500, 100), (10, 0), (20, 4), (20, 4)]
+
+    spans = group_row_groups(sizes, part_size=100)
+
+    assert [span.row_groups for span in spans] == [(0, 1), (2,), (3,), (5, 6)]
+    assert [span.rows for span in spans] == [20, 5, 100, 8]
+
+
+# -- reading and decompressing --------------------------------------------------------------------
+
+
+def test_ranged_blocks_cover_the_object_in_order() -> None:
+    data = MARC_EN.read_bytes()
+    asked: list[tuple[int, int]] = []
+
+    def read_range(first: int, last: int) -> bytes:
+        asked.append((first, last))
+        return data[first : last + 1]
+
+    blocks = list(ranged_blocks(read_range, len(data), 1 << 20))
+
+    assert b"".join(blocks) == data
+    assert asked[0] == (0, (1 << 20) - 1)
+    assert asked[-1][1] == len(data) - 1
+
+
+def test_a_short_ranged_read_is_an_error() -> None:
+    with pytest.raises(ShortReadError):
+        list(ranged_blocks(lambda first, last: b"abc", 10_000, 4096))
+
+
+def blocks_of(data: bytes, size: int) -> Iterator[bytes]:
+    return (data[start : start + size] for start in range(0, len(data), size))
+
+
+def test_gunzip_streams_in_bounded_steps_across_members() -> None:
+    # Given the real MARC CSV compressed as two gzip members (as `cat a.gz b.gz` makes)
+    data = MARC_EN.read_bytes()
+    compressed = gzip.compress(data[:1_000_000]) + gzip.compress(data[1_000_000:])
+
+    outputs = list(gunzip(blocks_of(compressed, 50_000), step_bytes=64 * 1024, limit_bytes=10 << 20))
+
+    assert b"".join(outputs) == data
+    assert max(len(output) for output in outputs) <= 64 * 1024
+
+
+def test_a_truncated_gzip_is_reported_as_truncated() -> None:
+    compressed = gzip.compress(MARC_EN.read_bytes())[:-1000]
+
+    with pytest.raises(BrokenGzipError, match="truncated"):
+        list(gunzip(blocks_of(compressed, 65_536), step_bytes=65_536, limit_bytes=10 << 20))
+
+
+def test_a_gzip_bomb_is_stopped_one_step_past_the_limit() -> None:
+    # Given 50 MB of zeros in a gzip of about 50 KB
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    bomb = b"".join(compressor.compress(zeros) for _ in range(50)) + compressor.flush()
+    assert len(bomb) < 100_000
+    produced = 0
+
+    with pytest.raises(DecompressedTooLargeError) as raised:
+        for output in gunzip(blocks_of(bomb, 65_536), step_bytes=1 << 20, limit_bytes=10 << 20):
+            produced += len(output)
+
+    assert raised.value.limit == 10 << 20
+    assert produced <= 10 << 20
+
+
+def test_bytes_that_are_not_gzip_are_broken_gzip() -> None:
+    with pytest.raises(BrokenGzipError):
+        list(gunzip([MARC_EN.read_bytes()[:10_000]], step_bytes=65_536, limit_bytes=10 << 20))
