@@ -175,8 +175,14 @@ class FileRejected(FileDetail):
 class EtlCompleted(FileDetail):
     """A processed file was cleaned and tokenised into etl/."""
 
-    processed_key: str = Field(description="The processed parquet that was read.")
-    etl_key: str = Field(description="The etl parquet written.")
+    processed_key: str | None = Field(description="The processed parquet that was read; null for a skipped part.")
+    etl_key: str | None = Field(
+        description="The etl parquet written; null when the part was rejected upstream or by the ETL and there "
+        "is nothing to predict, so that every part of a root file is still accounted for downstream."
+    )
+    skipped_reason: str | None = Field(
+        default=None, description="Why the part produced no etl parquet (e.g. rejected by the validator)."
+    )
     rows_in: NonNegativeInt = Field(description="Rows read from processed/.")
     rows_out: NonNegativeInt = Field(description="Rows written to etl/.")
     rows_dropped: dict[str, NonNegativeInt] = Field(default_factory=dict, description="Rows dropped, by reason.")

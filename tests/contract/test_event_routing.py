@@ -55,6 +55,16 @@ ROUTES: list[tuple[str, Any, set[str]]] = [
     ("FileChunked", lambda bucket: sample_event("FileChunked"), {"monitor"}),
     ("FileValidated", lambda bucket: sample_event("FileValidated"), {"etl", "monitor"}),
     ("FileRejected", lambda bucket: sample_event("FileRejected"), {"monitor"}),
+    (
+        "FileRejected for a part of a chunked file",
+        lambda bucket: _with_detail(sample_event("FileRejected"), part_index=3, part_count=8),
+        {"etl", "monitor"},
+    ),
+    (
+        "FileRejected for a part, by the ETL itself",
+        lambda bucket: _with_detail({**sample_event("FileRejected"), "source": "amazon-reviews-nlp.etl"}, part_index=3),
+        {"monitor"},
+    ),
     ("EtlCompleted train, root complete", lambda bucket: sample_event("EtlCompleted"), {"trainer", "monitor"}),
     (
         "EtlCompleted train, a part",
