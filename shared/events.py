@@ -145,6 +145,9 @@ class FileValidated(FileDetail):
     rows_dropped: dict[str, NonNegativeInt] = Field(
         default_factory=dict, description="Rows dropped, by reason; rows_in = rows_out + sum(rows_dropped)."
     )
+    first_dropped_rows: dict[str, list[int]] = Field(
+        default_factory=dict, description="Per drop reason, the first (up to 10) dropped row numbers of the root file."
+    )
     kept_columns: list[str] = Field(default_factory=list, description="Source columns mapped into the output.")
     dropped_columns: list[str] = Field(default_factory=list, description="Source columns not kept.")
     part_index: NonNegativeInt | None = Field(default=None, description="Set when the file is a chunk.")

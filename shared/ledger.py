@@ -87,6 +87,7 @@ class FileRecord(BaseModel):
     rows_in: int = 0
     rows_out: int = 0
     rows_dropped: dict[str, int] = Field(default_factory=dict)
+    first_dropped_rows: dict[str, list[int]] = Field(default_factory=dict)
     stages: dict[str, str] = Field(default_factory=dict)
     outputs: dict[str, str] = Field(default_factory=dict)
     counters: dict[str, int] = Field(default_factory=dict)

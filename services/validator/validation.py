@@ -1,40 +1,90 @@
-"""The validator's checks on an admitted file, and how each outcome is recorded.
+"""The validator's four checks — format, readability, size, columns — and how each outcome is recorded.
 
-STAND-IN (issue 2): size limits and a UTF-8 readability check are real; format and column
-recognition and the canonical parquet come with the ingestion issue. Until then a readable file is
-passed through to processed/ as it is and its rows are its non-empty lines (less a header line for
-delimited text).
+Checks 1, 2 and 4 look at a bounded head sample (the first `sample_bytes` of content, decompressed
+when gzip-compressed; for Parquet, the footer), so an oversize file is only sent to the chunker once
+its header and sample passed them: no chunking of junk. A file within the size limits is then read
+whole and written to processed/ in the canonical schema, with bad rows dropped and counted.
+
+`examine_file` is the checks as a pure function over a `ByteSource`; `validate_file` performs what
+they decide against the bucket, the ledger and the bus.
 """
 
 from __future__ import annotations
 
-import gzip
-import zlib
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import layout
-from shared.events import DetectedFormat, FileOversized, FileValidated
+from shared.events import Dataset, DetectedFormat, FileOversized, FileValidated
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
 from shared.rejection import RejectedFile, Rejection, reject_file
 from shared.storage import ObjectStore
 
+from .formats import (
+    UTF8_BOM,
+    CheckFailedError,
+    ContentFormat,
+    Head,
+    check_utf8,
+    inflate,
+    inspect_head,
+    parquet_footer_length,
+    parquet_schema,
+    read_head,
+)
 from .intake import AdmittedFile
+from .layouts import Layout, LayoutSettings, ResolvedLayout, known_column_names, resolve_layout
+from .reading import CanonicalRows, read_canonical
 
-GZIP_MAGIC = b"\x1f\x8b"
+# A gzip head read takes this much more compressed data than the sample needs, so that even
+# incompressible content fills the sample.
+_GZIP_HEAD_SLACK = 64 * 1024
+# The footer of a Parquet file usually fits here, so one tail read is enough.
+_PARQUET_TAIL_BYTES = 64 * 1024
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
 
 class ValidatorSettings(BaseSettings):
-    """Limits on what the validator accepts."""
+    """Limits on what the validator accepts (env prefix REVIEWS_VALIDATOR_)."""
 
     model_config = SettingsConfigDict(env_prefix="REVIEWS_VALIDATOR_", frozen=True, extra="ignore")
 
     min_size_bytes: int = Field(default=1, ge=0, description="Smaller files are rejected.")
-    max_size_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Larger files are split by the chunker.")
+    max_size_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1,
+        description="Larger files (stored size, or content size once decompressed) are split by the chunker; "
+        "the validator holds at most this much content in memory.",
+    )
+    max_decompressed_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1,
+        description="A gzip file whose content is larger is rejected (check size): the guard against gzip bombs. "
+        "Decompression stops there, keeping nothing beyond max_size_bytes (the chunker has the same guard).",
+    )
+    sample_bytes: int = Field(
+        default=1024 * 1024,
+        ge=4096,
+        description="Content read from the head for the format, readability and columns checks; the first "
+        "record must end within it.",
+    )
+    max_record_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=4096,
+        description="A record (line, or quoted multi-line row) longer than this rejects the file; it is also "
+        "the block size the reader parses in.",
+    )
+    layout_settings: LayoutSettings = Field(
+        default_factory=LayoutSettings,
+        description="Layouts beyond the known ones (REVIEWS_VALIDATOR_LAYOUTS, REVIEWS_VALIDATOR_LAYOUTS_FILE).",
+    )
 
 
 @dataclass(frozen=True)
@@ -42,29 +92,209 @@ class Outcome:
     status: Literal["validated", "oversized", "rejected"]
     rows_in: int = 0
     rows_out: int = 0
+    rows_dropped: Mapping[str, int] = field(default_factory=dict)
 
 
-def _decode(body: bytes) -> str | Rejection:
-    if body[:2] == GZIP_MAGIC:
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as error:
-            return Rejection(check="readability", reason=f"the gzip stream is broken: {error}")
+# -- the checks, as a pure function -------------------------------------------------------------
+
+
+class ByteSource(Protocol):
+    """An object's size and byte ranges: the bucket in production, bytes in tests."""
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, start: int, stop: int) -> bytes:
+        """Bytes [start, stop) of the object."""
+        ...
+
+
+@dataclass(frozen=True)
+class InMemoryBytes:
+    """A ByteSource over bytes already in memory."""
+
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, start: int, stop: int) -> bytes:
+        return self.data[start:stop]
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A ByteSource over one version of an object in the pipeline bucket."""
+
+    store: ObjectStore
+    key: str
+    version_id: str | None
+    size: int
+
+    def read(self, start: int, stop: int) -> bytes:
+        return self.store.read_bytes(self.key, self.version_id, byte_range=(start, stop - 1))
+
+
+@dataclass(frozen=True)
+class Rejected:
+    rejection: Rejection
+
+
+@dataclass(frozen=True)
+class Oversized:
+    detected: DetectedFormat
+
+
+@dataclass(frozen=True)
+class Accepted:
+    detected: DetectedFormat
+    resolved: ResolvedLayout
+    rows: CanonicalRows
+
+
+Verdict = Rejected | Oversized | Accepted
+
+
+def examine_file(
+    source: ByteSource,
+    *,
+    dataset: Dataset,
+    limits: ValidatorSettings,
+    first_row_number: int = 0,
+    expected_layout: str | None = None,
+) -> Verdict:
+    """Run the four checks in order and, for a file within the limits, read it into canonical rows.
+
+    `expected_layout` is the layout of the root file a chunk was cut from: its parts must match it.
+    """
     try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = body[: error.start].count(b"\n") + 1
-        return Rejection(
-            check="readability",
-            reason=f"not UTF-8: undecodable byte 0x{body[error.start]:02x} at offset {error.start}",
-            details={"offset": error.start, "line": line},
+        return _examine(source, dataset, limits, first_row_number, expected_layout)
+    except CheckFailedError as problem:
+        return Rejected(problem.rejection)
+
+
+def _read_parquet_footer(source: ByteSource) -> pa.Schema:
+    tail = source.read(max(0, source.size - _PARQUET_TAIL_BYTES), source.size)
+    needed = parquet_footer_length(tail)
+    if needed > source.size:
+        raise CheckFailedError("readability", "the Parquet footer is longer than the file: truncated or broken")
+    if needed > len(tail):
+        tail = source.read(source.size - needed, source.size)
+    return parquet_schema(tail, source.size)
+
+
+def _resolve(
+    content: ContentFormat, dataset: Dataset, layouts: tuple[Layout, ...], expected_layout: str | None
+) -> ResolvedLayout:
+    resolved = resolve_layout(content, dataset, layouts)
+    if expected_layout is not None and resolved.name != expected_layout:
+        raise CheckFailedError(
+            "columns",
+            f"this part is in layout {resolved.name!r}, but the file it was cut from is in {expected_layout!r}",
+            layout=resolved.name,
+            expected_layout=expected_layout,
+        )
+    return resolved
+
+
+def _inspect(
+    source: ByteSource, limits: ValidatorSettings, layouts: tuple[Layout, ...]
+) -> tuple[Head, ContentFormat | None]:
+    """Checks 1 and 2 on the head: the content sample, and the format found in it (None: nothing in it)."""
+    head_length = min(source.size, limits.sample_bytes + _GZIP_HEAD_SLACK)
+    raw_head = source.read(0, head_length) if head_length else b""
+    head = read_head(raw_head, whole=head_length == source.size, sample_bytes=limits.sample_bytes)
+    content_format = inspect_head(head, known_columns=known_column_names(layouts))
+    if content_format is not None and content_format.format == "parquet" and head.compression == "none":
+        content_format = content_format.with_parquet_schema(_read_parquet_footer(source))
+    return head, content_format
+
+
+def _whole_content(source: ByteSource, head: Head, limits: ValidatorSettings) -> pa.Buffer | None:
+    """The file's whole content, decompressed; None when that is above max_size_bytes."""
+    raw = head.content if head.complete and head.compression == "none" else source.read(0, source.size)
+    if head.compression == "gzip":
+        return inflate(raw, keep_at_most=limits.max_size_bytes, give_up_after=limits.max_decompressed_bytes)
+    return pa.py_buffer(raw)
+
+
+def _examine(
+    source: ByteSource,
+    dataset: Dataset,
+    limits: ValidatorSettings,
+    first_row_number: int,
+    expected_layout: str | None,
+) -> Verdict:
+    layouts = limits.layout_settings.in_order()
+    head, content_format = _inspect(source, limits, layouts)
+    # A gzip-compressed Parquet file shows its columns only once it is decompressed whole.
+    compressed_parquet = (
+        content_format is not None and content_format.format == "parquet" and head.compression == "gzip"
+    )
+
+    # Check 3: size.
+    if source.size < limits.min_size_bytes:
+        raise CheckFailedError(
+            "size", f"{source.size} bytes is below the minimum of {limits.min_size_bytes}", size=source.size
+        )
+    if content_format is None:
+        raise CheckFailedError("columns", "the file holds no records: it is empty or only whitespace")
+    if compressed_parquet and source.size > limits.max_size_bytes:
+        raise CheckFailedError(
+            "size",
+            "a gzip-compressed Parquet file above max_size_bytes cannot be split; write it uncompressed "
+            "(Parquet compresses its own pages) or in smaller files",
+            size=source.size,
         )
 
+    # Check 4: columns, on the head, so that an oversize file is known to be worth splitting.
+    resolved = None if compressed_parquet else _resolve(content_format, dataset, layouts, expected_layout)
+    if resolved is not None and source.size > limits.max_size_bytes:
+        return Oversized(content_format.detected(resolved.name))
 
-def _count_rows(text: str) -> int:
-    lines = [line for line in text.splitlines() if line.strip()]
-    looks_like_json_lines = bool(lines) and lines[0].lstrip().startswith("{")
-    return len(lines) if looks_like_json_lines else max(len(lines) - 1, 0)
+    content = _whole_content(source, head, limits)
+    if content is None:
+        if resolved is None:
+            raise CheckFailedError("size", "the decompressed Parquet file is above max_size_bytes")
+        return Oversized(content_format.detected(resolved.name))
+    if resolved is None:
+        footer = _read_parquet_footer(InMemoryBytes(content.to_pybytes()))
+        content_format = content_format.with_parquet_schema(footer)
+        resolved = _resolve(content_format, dataset, layouts, expected_layout)
+    if content_format.is_text:
+        if content_format.encoding == "utf-8-sig":
+            content = content.slice(len(UTF8_BOM))
+        check_utf8(content)
+    rows = read_canonical(
+        content,
+        content_format,
+        resolved,
+        dataset=dataset,
+        first_row_number=first_row_number,
+        block_size=limits.max_record_bytes,
+    )
+    if rows.rows_in == 0:
+        raise CheckFailedError("columns", "the file has no data rows (a header alone, or no records)")
+    if rows.rows_out == 0:
+        raise CheckFailedError(
+            "columns",
+            f"none of the file's {rows.rows_in} rows is usable: "
+            + ", ".join(f"{count} {reason}" for reason, count in rows.rows_dropped.items()),
+            rows_in=rows.rows_in,
+            rows_dropped=rows.rows_dropped,
+            first_dropped_rows=rows.first_dropped_rows,
+        )
+    return Accepted(detected=content_format.detected(resolved.name), resolved=resolved, rows=rows)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+# -- what the checks decide, done ---------------------------------------------------------------
 
 
 def validate_file(
@@ -76,12 +306,16 @@ def validate_file(
     publisher: EventPublisher,
 ) -> Outcome:
     part_count = 1
+    expected_layout = None
     if admitted.part is not None:
         expected = ledger.parts_expected(admitted.root_file_id)
         if expected is None:
             # The chunker records the count before any part becomes visible; without it, retry later.
             raise LookupError(f"root file {admitted.root_file_id} has no part count in the ledger yet")
         part_count = expected
+        root = ledger.get(admitted.root_file_id)
+        expected_layout = root.layout if root is not None else None
+    part_index = admitted.part.part_index if admitted.part else None
     rejected = RejectedFile(
         file_id=admitted.file_id,
         root_file_id=admitted.root_file_id,
@@ -89,7 +323,7 @@ def validate_file(
         dataset=admitted.dataset,
         source_key=admitted.key,
         source_version_id=admitted.version_id,
-        part_index=admitted.part.part_index if admitted.part else None,
+        part_index=part_index,
         part_count=part_count,
     )
 
@@ -109,13 +343,20 @@ def validate_file(
             publisher=publisher,
         )
         return Outcome(status="rejected")
-    size = info.size
-    if size < limits.min_size_bytes:
-        return reject(Rejection(check="size", reason=f"{size} bytes is below the minimum of {limits.min_size_bytes}"))
-    if size > limits.max_size_bytes:
+    first_row_number = admitted.part.first_row_number if admitted.part else 0
+    verdict = examine_file(
+        StoredObject(store, admitted.key, admitted.version_id, info.size),
+        dataset=admitted.dataset,
+        limits=limits,
+        first_row_number=first_row_number,
+        expected_layout=expected_layout,
+    )
+    if isinstance(verdict, Rejected):
+        return reject(verdict.rejection)
+    if isinstance(verdict, Oversized):
         if admitted.part is not None:
             return reject(Rejection(check="size", reason="a chunk is itself above the size limit"))
-        ledger.update(admitted.file_id, status="chunking", stage="chunker")
+        ledger.update(admitted.file_id, status="chunking", stage="chunker", layout=verdict.detected.layout)
         publisher.publish(
             FileOversized(
                 correlation_id=admitted.correlation_id,
@@ -125,30 +366,26 @@ def validate_file(
                 bucket=store.bucket,
                 key=admitted.key,
                 version_id=admitted.version_id,
-                size=size,
+                size=info.size,
                 max_size_bytes=limits.max_size_bytes,
-                detected=DetectedFormat(format="csv", layout="unrecognised (stand-in)"),
+                detected=verdict.detected,
             )
         )
         return Outcome(status="oversized")
-    body = store.read_bytes(admitted.key, admitted.version_id)
-    decoded = _decode(body)
-    if isinstance(decoded, Rejection):
-        return reject(decoded)
-    rows = _count_rows(decoded)
-    if rows == 0:
-        return reject(Rejection(check="columns", reason="the file has no data rows"))
-    part_index = admitted.part.part_index if admitted.part else None
+
+    rows = verdict.rows
     processed_key = layout.processed_key(admitted.dataset, admitted.root_file_id, part_index)
-    store.write_bytes(processed_key, body)
+    store.write_bytes(processed_key, parquet_bytes(rows.table), PARQUET_CONTENT_TYPE)
     ledger.update(
         admitted.file_id,
         status="validated",
         stage="validator",
         processed_key=processed_key,
-        layout="unrecognised (stand-in)",
-        rows_in=rows,
-        rows_out=rows,
+        layout=verdict.resolved.name,
+        rows_in=rows.rows_in,
+        rows_out=rows.rows_out,
+        rows_dropped=rows.rows_dropped,
+        first_dropped_rows=rows.first_dropped_rows,
     )
     publisher.publish(
         FileValidated(
@@ -158,15 +395,19 @@ def validate_file(
             dataset=admitted.dataset,
             source_key=admitted.key,
             processed_key=processed_key,
-            layout="unrecognised (stand-in)",
-            rows_in=rows,
-            rows_out=rows,
+            layout=verdict.resolved.name,
+            rows_in=rows.rows_in,
+            rows_out=rows.rows_out,
+            rows_dropped=rows.rows_dropped,
+            first_dropped_rows=rows.first_dropped_rows,
+            kept_columns=list(verdict.resolved.kept_columns),
+            dropped_columns=list(verdict.resolved.dropped_columns),
             part_index=part_index,
             part_count=part_count,
-            first_row_number=admitted.part.first_row_number if admitted.part else 0,
+            first_row_number=first_row_number,
         )
     )
-    return Outcome(status="validated", rows_in=rows, rows_out=rows)
+    return Outcome(status="validated", rows_in=rows.rows_in, rows_out=rows.rows_out, rows_dropped=rows.rows_dropped)
 
 
 def account_for_part(admitted: AdmittedFile, outcome: Outcome, ledger: FileLedger) -> None:
@@ -181,6 +422,7 @@ def account_for_part(admitted: AdmittedFile, outcome: Outcome, ledger: FileLedge
             "rows_in": outcome.rows_in,
             "rows_out": outcome.rows_out,
             f"parts_{outcome.status}": 1,
+            **{f"dropped:{reason}": count for reason, count in outcome.rows_dropped.items()},
         },
     )
     if barrier.completed_now:

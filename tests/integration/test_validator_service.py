@@ -7,6 +7,7 @@ way a downstream consumer would see it.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
 
 from services.validator.app import lambda_handler, receiver_handler
 from shared import layout
+from shared.canonical import canonical_arrow_schema
 from shared.events import DETAIL_BY_TYPE, FileReceived, FileValidated
 from shared.ledger import FileLedger, FileRecord, file_id_for
 from shared.resources import resources_for
@@ -321,7 +324,14 @@ def test_validator_validates_the_real_file_once_however_often_it_is_announced(
     assert pipeline.details("FileRejected") == []
     stored = pipeline.record(file_id)
     assert (stored.status, stored.stage, stored.processed_key) == ("validated", "validator", validated["processed_key"])
-    assert pipeline.aws.s3.head_object(Bucket=pipeline.bucket, Key=validated["processed_key"])["ContentLength"] > 0
+    # And processed/ holds the file's rows in the canonical schema, mapped from the AWS TSV layout
+    assert (validated["layout"], stored.layout) == ("aws-customer-reviews", "aws-customer-reviews")
+    assert validated["kept_columns"] == ["review_id", "star_rating", "review_headline", "review_body"]
+    assert "customer_id" in validated["dropped_columns"] and validated["rows_dropped"] == {}
+    processed = pq.read_table(
+        io.BytesIO(pipeline.aws.s3.get_object(Bucket=pipeline.bucket, Key=validated["processed_key"])["Body"].read())
+    )
+    assert processed.schema == canonical_arrow_schema() and processed.num_rows == data_rows
     # And the raw file is left where it landed
     assert pipeline.aws.s3.head_object(Bucket=pipeline.bucket, Key=GIFT_CARD_KEY)["ContentLength"] == len(gift_card)
 
@@ -384,6 +394,16 @@ def test_a_file_above_the_size_limit_goes_to_the_chunker_and_stays_in_raw(
     (oversized,) = pipeline.details("FileOversized")
     assert (oversized["key"], oversized["size"], oversized["max_size_bytes"]) == (GIFT_CARD_KEY, 301983, 100_000)
     assert oversized["version_id"] == received["detail"]["version_id"]
+    # The head passed the format, readability and columns checks: the chunker is told what it will split
+    assert oversized["detected"] == {
+        "format": "tsv",
+        "compression": "none",
+        "encoding": "utf-8",
+        "delimiter": "\t",
+        "quoting": False,
+        "has_header": True,
+        "layout": "aws-customer-reviews",
+    }
     assert pipeline.details("FileValidated") == pipeline.details("FileRejected") == []
     assert pipeline.record(oversized["file_id"]).status == "chunking"
     assert pipeline.object_versions() == before

@@ -1,0 +1,246 @@
+"""Check 4: real layouts are recognised by their columns and mapped to the canonical schema; others by configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from services.validator.formats import CheckFailedError, ContentFormat, inspect_head, read_head
+from services.validator.layouts import (
+    DEFAULT_LAYOUTS_FILE,
+    KNOWN_LAYOUTS,
+    Layout,
+    LayoutSettings,
+    LayoutsFile,
+    ResolvedLayout,
+    known_column_names,
+    load_layouts_file,
+    resolve_layout,
+)
+from shared.events import Dataset
+
+DATA = Path("/work/shared/data")
+GIFT_CARD = DATA / "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
+NANNYML = DATA / "marc-en-nannyml-reference/amazon_reviews_reference.csv"
+MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"
+UCI = DATA / "uci-sentiment-amazon-cells/amazon_cells_labelled.txt"
+
+
+@pytest.fixture(autouse=True)
+def no_layouts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REVIEWS_VALIDATOR_LAYOUTS", raising=False)
+    monkeypatch.delenv("REVIEWS_VALIDATOR_LAYOUTS_FILE", raising=False)
+
+
+def content_format_of(data: bytes, layouts: tuple[Layout, ...]) -> ContentFormat:
+    found = inspect_head(
+        read_head(data, whole=True, sample_bytes=len(data) + 1), known_columns=known_column_names(layouts)
+    )
+    assert found is not None
+    return found
+
+
+def resolve(data: bytes, dataset: Dataset = "train", settings: LayoutSettings | None = None) -> ResolvedLayout:
+    layouts = (settings or LayoutSettings()).in_order()
+    return resolve_layout(content_format_of(data, layouts), dataset, layouts)
+
+
+def refusal(data: bytes, dataset: Dataset = "train", settings: LayoutSettings | None = None) -> CheckFailedError:
+    with pytest.raises(CheckFailedError) as raised:
+        resolve(data, dataset, settings)
+    assert raised.value.check == "columns"
+    return raised.value
+
+
+# Every review file in ../shared/data that can be read: its layout and the source columns kept.
+REAL_LAYOUTS = {
+    "amazon-alexa/amazon_alexa.tsv": ("amazon-alexa", ("rating", "verified_reviews")),
+    "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv": (
+        "aws-customer-reviews",
+        ("review_id", "star_rating", "review_headline", "review_body"),
+    ),
+    "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv": (
+        "datafiniti",
+        ("reviews.rating", "reviews.text", "reviews.title"),
+    ),
+    "fine-food-reviews-first1000/Reviews.csv": ("kaggle-fine-food", ("Id", "Score", "Summary", "Text")),
+    "marc-en-nannyml-reference/amazon_reviews_reference.csv": (
+        "marc-text",
+        ("review_id", "stars", "text", "review_title", "language"),
+    ),
+    "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv": (
+        "marc-headerless-csv",
+        ("index", "review_body", "stars"),
+    ),
+    "marc-train-es-uniprompt-kshot-union/marc_es_train_kshot_union.csv": (
+        "marc-headerless-csv",
+        ("index", "review_body", "stars"),
+    ),
+    **{
+        f"mcauley-category-samples-keithgalli/{name}.json": (
+            "mcauley-2014",
+            ("reviewText", "overall", "summary"),
+        )
+        for name in (
+            "category__Books_small",
+            "category__Clothing_small",
+            "category__Electronics_small",
+            "category__Grocery_small",
+            "category__Patio_small",
+            "sentiment__Books_small_10000",
+        )
+    },
+    "mcauley2018-all-beauty-5core/All_Beauty_5.json": ("mcauley-2018", ("overall", "reviewText", "summary")),
+    "mcauley2018-amazon-fashion-5core/AMAZON_FASHION_5.json": ("mcauley-2018", ("overall", "reviewText", "summary")),
+    "uci-sentiment-amazon-cells/amazon_cells_labelled.txt": ("uci-sentiment-labelled", ("sentence", "label")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_LAYOUTS))
+def test_every_readable_real_file_is_in_a_known_or_configured_layout(name: str) -> None:
+    # Given a real file as published, When its columns are checked as training data
+    resolved = resolve((DATA / name).read_bytes())
+
+    # Then its layout is recognised, the columns it needs are kept and the rest dropped
+    layout_name, kept = REAL_LAYOUTS[name]
+    assert resolved.name == layout_name
+    assert resolved.kept_columns == kept
+    assert set(resolved.kept_columns) | set(resolved.dropped_columns) == set(resolved.column_names)
+    assert {"text", "rating"} <= set(resolved.source_columns)
+
+
+def test_the_marc_reference_file_keeps_the_review_and_drops_the_model_outputs() -> None:
+    resolved = resolve(NANNYML.read_bytes())
+
+    assert resolved.source_columns == {
+        "review_id": "review_id",
+        "title": "review_title",
+        "text": "text",
+        "rating": "stars",
+        "language": "language",
+    }
+    assert resolved.dropped_columns == (
+        "product_id",
+        "reviewer_id",
+        "product_category",
+        "real_sentiment",
+        "negative_sentiment_pred_proba",
+        "neutral_sentiment_pred_proba",
+        "positive_sentiment_pred_proba",
+        "predicted_sentiment",
+        "timestamp",
+    )
+
+
+def _without_column(data: bytes, column: str) -> bytes:
+    rows = [line.split(b"\t") for line in data.split(b"\n") if line]
+    index = rows[0].index(column.encode())
+    return b"\n".join(b"\t".join(row[:index] + row[index + 1 :]) for row in rows) + b"\n"
+
+
+def test_a_training_file_without_its_rating_column_is_refused() -> None:
+    problem = refusal(_without_column(GIFT_CARD.read_bytes(), "star_rating"), "train")
+
+    assert "a training file needs a rating" in problem.reason
+    assert "'star_rating' is missing" in problem.reason
+
+
+def test_the_same_file_without_ratings_is_accepted_as_inference_data() -> None:
+    resolved = resolve(_without_column(GIFT_CARD.read_bytes(), "star_rating"), "inference")
+
+    assert resolved.name == "aws-customer-reviews"
+    assert "rating" not in resolved.source_columns
+
+
+def test_columns_that_match_no_layout_are_refused_with_the_columns_named() -> None:
+    data = b"comment\tscore\nGreat birthday gift for a young adult.\t5\nWorks as advertised.\t4\n"
+
+    problem = refusal(data)
+
+    assert problem.details["columns"] == ["comment", "score"]
+    assert "REVIEWS_VALIDATOR_LAYOUTS" in problem.reason
+
+
+def test_a_headerless_file_with_an_unconfigured_column_count_is_refused() -> None:
+    lines = [line.split(b",", 1) for line in MARC_EN.read_bytes().splitlines()[:200]]
+    five_columns = b"\n".join(b"en," + index + b",x," + rest for index, rest in lines)
+
+    problem = refusal(five_columns)
+
+    assert "no header row" in problem.reason and problem.details["column_count"] == 5
+
+
+def test_a_layout_configured_in_the_environment_is_tried_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the Zhang et al. polarity layout (an example in layouts.json) configured in the environment
+    example = next(layout for layout in load_layouts_file(DEFAULT_LAYOUTS_FILE).examples if "polarity" in layout.name)
+    monkeypatch.setenv("REVIEWS_VALIDATOR_LAYOUTS", json.dumps([example.model_dump(mode="json")]))
+    polarity = b'"2","Stuning even for the non-gamer","This sound track was beautiful!"\n' * 20
+
+    resolved = resolve(polarity, settings=LayoutSettings())
+
+    # Then a headerless 3-column CSV is read as polarity, not as the MARC default
+    assert resolved.name == "amazon-polarity-csv"
+    assert resolved.layout.rating_map == {"1": 1, "2": 5}
+
+
+def test_without_the_layouts_file_headerless_files_are_not_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWS_VALIDATOR_LAYOUTS_FILE", "")
+    settings = LayoutSettings()
+
+    assert settings.in_order() == KNOWN_LAYOUTS
+    refusal(UCI.read_bytes(), settings=settings)
+
+
+def test_the_layouts_file_configures_the_headerless_real_files_and_its_examples_are_valid() -> None:
+    shipped = LayoutsFile.model_validate(json.loads(DEFAULT_LAYOUTS_FILE.read_text(encoding="utf-8")))
+
+    assert [layout.name for layout in shipped.layouts] == ["marc-headerless-csv", "uci-sentiment-labelled"]
+    assert shipped.examples and "amazon-polarity" in shipped.about
+
+
+@pytest.mark.parametrize(
+    ("layout", "problem"),
+    [
+        ({"name": "x", "match": {"columns": ["body"]}, "mapping": {"title": "body"}}, "must map a source column to"),
+        (
+            {"name": "x", "match": {"headerless_column_count": 2}, "mapping": {"text": "a"}},
+            "column_names must name all 2",
+        ),
+        ({"name": "x", "match": {}, "mapping": {"text": "a"}}, "either `columns` or `headerless_column_count`"),
+        (
+            {"name": "x", "match": {"columns": ["a"]}, "mapping": {"text": "a"}, "rating_map": {"0": 0}},
+            "star ratings 1-5",
+        ),
+        ({"name": "x", "match": {"columns": ["a"]}, "mapping": {"body": "a"}}, "mapping.body"),
+    ],
+)
+def test_a_malformed_layout_configuration_fails_loudly(layout: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        Layout.model_validate(layout)
+
+
+def _parquet_format(schema: pa.Schema) -> ContentFormat:
+    return ContentFormat(format="parquet", columns=tuple(schema.names), parquet_schema=schema)
+
+
+def test_a_parquet_file_whose_text_column_is_not_text_is_refused() -> None:
+    schema = pa.schema([("text", pa.int64()), ("rating", pa.int64())])
+
+    with pytest.raises(CheckFailedError) as raised:
+        resolve_layout(_parquet_format(schema), "train", KNOWN_LAYOUTS)
+
+    assert raised.value.check == "columns"
+    assert "should hold the review text but its Parquet type is int64" in raised.value.reason
+
+
+def test_a_parquet_rating_of_strings_is_accepted_for_coercion_but_one_of_lists_is_not() -> None:
+    strings = pa.schema([("text", pa.string()), ("rating", pa.string())])
+    lists = pa.schema([("text", pa.string()), ("rating", pa.list_(pa.int64()))])
+
+    assert resolve_layout(_parquet_format(strings), "train", KNOWN_LAYOUTS).name == "canonical"
+    with pytest.raises(CheckFailedError, match="expected text or a number"):
+        resolve_layout(_parquet_format(lists), "train", KNOWN_LAYOUTS)
