@@ -48,7 +48,8 @@ from services.chunker.parts import PartUploads
 from services.chunker.splitting import ChunkerSettings, record_rules, write_record_parts
 from shared.events import DetectedFormat
 
-DATA = Path("/work/shared/data")
+# The reference collection of real review files sits beside the repository (../shared/data).
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"
 BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
 MiB = 1 << 20

@@ -21,11 +21,10 @@ from typing import Any
 import pytest
 
 from reviews_pipeline.stack import StackInfo, client
+from tests.data_paths import REPO, SAMPLES
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "samples"
 GIFT_CARD = SAMPLES / "train" / "amazon_reviews_us_Gift_Card_v1_00.tsv"
 MARC_REFERENCE = SAMPLES / "train" / "amazon_reviews_reference.csv"
 BEAUTY = SAMPLES / "inference" / "All_Beauty_5.first1000.json"

@@ -14,7 +14,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -33,6 +32,7 @@ from shared.publisher import EventPublisher
 from shared.resources import resources_for
 from shared.samples import sample_event, sqs_wrapped
 from shared.storage import ObjectStore
+from tests.data_paths import SHARED_DATA
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,7 +48,7 @@ BUS = "amazon-reviews-nlp-bus"
 TABLE = "amazon-reviews-nlp-ledger"
 MiB = 1024 * 1024
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
 GIFT_CARD = DATA / "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
 MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"

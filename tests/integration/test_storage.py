@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
@@ -15,12 +14,13 @@ from moto import mock_aws
 
 from shared import layout
 from shared.storage import ObjectStore
+from tests.data_paths import SHARED_DATA
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 REGION = "us-east-1"
-GIFT_CARD = Path("/work/shared/data/aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv")
+GIFT_CARD = SHARED_DATA / "aws-pds-us-gift-card-sample" / "amazon_reviews_us_Gift_Card_v1_00.tsv"
 RAW_KEY = "raw/train/amazon_reviews_us_Gift_Card_v1_00.tsv"
 
 

@@ -12,7 +12,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -28,6 +27,7 @@ from shared.events import DETAIL_BY_TYPE, FileReceived, FileValidated
 from shared.ledger import FileLedger, FileRecord, file_id_for
 from shared.resources import resources_for
 from shared.samples import sample_event, sample_s3_object_created, sqs_wrapped
+from tests.data_paths import SHARED_DATA
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 REGION = "us-east-1"
-GIFT_CARD = Path("/work/shared/data/aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv")
+GIFT_CARD = SHARED_DATA / "aws-pds-us-gift-card-sample" / "amazon_reviews_us_Gift_Card_v1_00.tsv"
 GIFT_CARD_KEY = "raw/train/amazon_reviews_us_Gift_Card_v1_00.tsv"
 
 

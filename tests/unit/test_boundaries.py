@@ -13,7 +13,6 @@ import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -36,8 +35,9 @@ from services.chunker.sources import (
     gunzip,
     ranged_blocks,
 )
+from tests.data_paths import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
 GIFT_CARD = DATA / "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
 MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"

@@ -24,8 +24,9 @@ from services.validator.formats import (
     read_head,
 )
 from services.validator.layouts import LayoutSettings, known_column_names
+from tests.data_paths import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 SAMPLE_BYTES = 1024 * 1024
 KNOWN_COLUMNS = known_column_names(LayoutSettings().in_order())
 

@@ -12,7 +12,6 @@ import io
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,8 +30,9 @@ from services.validator.validation import (
 )
 from shared.canonical import canonical_arrow_schema
 from shared.events import Dataset
+from tests.data_paths import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 GIFT_CARD = DATA / "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
 NANNYML = DATA / "marc-en-nannyml-reference/amazon_reviews_reference.csv"
 MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"
