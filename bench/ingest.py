@@ -22,7 +22,8 @@ Figures:
   header): DuckDB's COPY … TO … (FILE_SIZE_BYTES) on one thread and on every core, and Python's
   csv module (reader → writer, rotating files), each in a fresh process for its peak RSS.
 
-Another stage's figures (the validator's reading) plug in as one more function in MEASUREMENTS.
+- validator_mb_per_s: the validator's four checks, canonical table and parquet on one part-sized CSV
+  (the chunker's part size), in memory, one core; ingest_mb_per_s: validator + chunker per core.
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow
+
 from services.chunker.boundaries import count_records
 from services.chunker.parts import PartUploads
 from services.chunker.splitting import ChunkerSettings, record_rules, write_record_parts
+from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file, parquet_bytes
 from shared.events import DetectedFormat
 
 # The reference collection of real review files sits beside the repository (../shared/data).
@@ -54,7 +58,8 @@ MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.
 BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
 MiB = 1 << 20
 SYSTEM = "amazon-reviews-nlp"
-HEADER = b"review_id,review_body,stars\r\n"
+# Columns named as the canonical schema, a layout the validator recognises.
+HEADER = b"review_id,text,rating\r\n"
 DETECTED = DetectedFormat(format="csv", delimiter=",", layout="marc_csv")
 SETTINGS = ChunkerSettings()
 
@@ -458,9 +463,54 @@ def peers(inputs: BenchInputs) -> list[Figure]:
     return figures
 
 
-# The figures, in order. The validator's reading throughput goes here as one more function of the inputs.
+def validator_throughput(inputs: BenchInputs) -> list[Figure]:
+    """The validator on one part-sized file, and validator + chunker together over the large input.
+
+    Every byte of an oversize file passes the chunker once and the validator once (as part of some
+    part), so on one core the pipeline's ingest rate is 1 / (1/chunker + 1/validator).
+    """
+    # One core, as the target is per core: pyarrow would otherwise read with every core.
+    pyarrow.set_cpu_count(1)
+    pyarrow.set_io_thread_count(1)
+    part = inputs.workdir / "reviews-part.csv"
+    rows = build_input(part, SETTINGS.part_size_bytes, review_rows())
+    data = part.read_bytes()
+    started = time.perf_counter()
+    verdict = examine_file(InMemoryBytes(data), dataset="train", limits=ValidatorSettings())
+    assert isinstance(verdict, Accepted), verdict
+    parquet = parquet_bytes(verdict.rows.table)
+    validator_seconds = time.perf_counter() - started
+    assert verdict.rows.rows_in == rows, (verdict.rows.rows_in, rows)
+    validator_rate = size_mib(part) / validator_seconds
+    _, _, chunker_seconds = split_local(inputs.large)
+    chunker_rate = size_mib(inputs.large) / chunker_seconds
+    return [
+        figure(
+            "validator_mb_per_s",
+            validator_rate,
+            "MB/s",
+            part,
+            rows=rows,
+            seconds=round(validator_seconds, 2),
+            parquet_mb=round(len(parquet) / MiB, 1),
+            cores=1,
+            how="all four checks, the canonical table and its parquet, from a part-sized CSV in memory",
+        ),
+        figure(
+            "ingest_mb_per_s",
+            1 / (1 / chunker_rate + 1 / validator_rate),
+            "MB/s",
+            inputs.large,
+            cores=1,
+            how="validator + chunker per core: 1 / (1/chunker_mb_per_s + 1/validator_mb_per_s)",
+        ),
+    ]
+
+
+# The figures, in order.
 MEASUREMENTS: list[Callable[[BenchInputs], list[Figure]]] = [
     chunker_throughput,
+    validator_throughput,
     chunker_memory,
     chunker_against_moto,
     peers,

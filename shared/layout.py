@@ -91,10 +91,29 @@ def raw_key(dataset: Dataset, file_name: str) -> str:
 
 
 def error_key(dataset: Dataset, source_key: str) -> str:
-    """Where a rejected file is moved: errors/{dataset}/ followed by its path below its inbound prefix."""
+    """Where a rejected file is moved: errors/{dataset}/ followed by its path below its inbound prefix.
+
+    A processed/ file refused by a later stage (the ETL) goes to errors/{dataset}/processed/….
+    """
+    if source_key.startswith(PROCESSED):
+        return processed_error_key(dataset, source_key)
     inbound = parse_inbound_key(source_key)
     below_dataset = inbound.key.split("/", 2)[2]
     return f"{ERRORS}{dataset}/{inbound.area}/{below_dataset}"
+
+
+def processed_error_key(dataset: Dataset, processed_key: str) -> str:
+    """Where a processed/{dataset}/ file is moved when a later stage refuses it: errors/{dataset}/processed/…"""
+    prefix = f"{PROCESSED}{dataset}/"
+    below_dataset = processed_key[len(prefix) :]
+    if (
+        not processed_key.startswith(prefix)
+        or _CONTROL_CHARACTERS.search(processed_key)
+        or "\\" in processed_key
+        or any(segment in ("", ".", "..") for segment in below_dataset.split("/"))
+    ):
+        raise UnsafeKeyError(f"{processed_key!r} is not a file under {prefix}")
+    return f"{ERRORS}{dataset}/processed/{below_dataset}"
 
 
 def report_key(moved_key: str) -> str:

@@ -70,7 +70,8 @@ S3_OBJECT_ACCESS: dict[str, dict[str, frozenset[str]]] = {
         "chunks/": READ_VERSIONS | DELETE | WRITE | MULTIPART,
         "errors/": READ | WRITE,
     },
-    "EtlFunction": {"processed/": READ, "etl/": WRITE, "errors/": WRITE},
+    # A processed file the ETL cannot transform is moved to errors/ as above.
+    "EtlFunction": {"processed/": READ | DELETE, "etl/": WRITE, "errors/": READ | WRITE},
     "TrainerFunction": {"etl/train/": READ, "models/": READ | WRITE, "monitoring/metrics/": WRITE},
     "PredictorFunction": {"etl/inference/": READ, "models/": READ, "predictions/": WRITE},
     "MonitorFunction": {"monitoring/logs/": WRITE, "monitoring/alerts/": WRITE},
@@ -81,7 +82,7 @@ S3_LIST_PREFIXES: dict[str, set[str]] = {
     "ReceiverFunction": {"raw/*", "chunks/*"},
     "ValidatorFunction": {"raw/*", "chunks/*", "errors/*"},
     "ChunkerFunction": {"raw/*", "chunks/*", "errors/*"},
-    "EtlFunction": {"etl/*", "processed/*"},
+    "EtlFunction": {"etl/*", "processed/*", "errors/*"},
     "TrainerFunction": {"etl/train/*", "models/*"},
     "PredictorFunction": {"etl/inference/*", "models/*", "predictions/*"},
 }

@@ -129,3 +129,23 @@ def test_processed_keys_are_not_inbound_keys() -> None:
     # Output written by the validator must never re-enter validation.
     with pytest.raises(UnsafeKeyError):
         parse_inbound_key(layout.processed_key("inference", ROOT_ID, 3))
+
+
+def test_a_processed_file_refused_later_moves_under_errors_processed() -> None:
+    key = layout.processed_key("train", "abc", 3)
+
+    assert layout.error_key("train", key) == "errors/train/processed/abc/part-00003.parquet"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "processed/inference/abc/part-00000.parquet",
+        "processed/train/../raw/x",
+        "processed/train/a\nb",
+        "processed/train/",
+    ],
+)
+def test_processed_error_key_refuses_keys_outside_its_dataset_folder(key: str) -> None:
+    with pytest.raises(layout.UnsafeKeyError):
+        layout.processed_error_key("train", key)
