@@ -475,11 +475,17 @@ def validator_throughput(inputs: BenchInputs) -> list[Figure]:
     part = inputs.workdir / "reviews-part.csv"
     rows = build_input(part, SETTINGS.part_size_bytes, review_rows())
     data = part.read_bytes()
-    started = time.perf_counter()
-    verdict = examine_file(InMemoryBytes(data), dataset="train", limits=ValidatorSettings())
-    assert isinstance(verdict, Accepted), verdict
-    parquet = parquet_bytes(verdict.rows.table)
-    validator_seconds = time.perf_counter() - started
+    limits = ValidatorSettings()
+
+    def validate_once() -> tuple[Accepted, bytes, float]:
+        started = time.perf_counter()
+        verdict = examine_file(InMemoryBytes(data), dataset="train", limits=limits)
+        assert isinstance(verdict, Accepted), verdict
+        return verdict, parquet_bytes(verdict.rows.table), time.perf_counter() - started
+
+    # The first call pays for imports (pandas, pyarrow's CSV reader) that a warm Lambda has already paid.
+    validate_once()
+    verdict, parquet, validator_seconds = min((validate_once() for _ in range(3)), key=lambda run: run[2])
     assert verdict.rows.rows_in == rows, (verdict.rows.rows_in, rows)
     validator_rate = size_mib(part) / validator_seconds
     _, _, chunker_seconds = split_local(inputs.large)
@@ -494,7 +500,8 @@ def validator_throughput(inputs: BenchInputs) -> list[Figure]:
             seconds=round(validator_seconds, 2),
             parquet_mb=round(len(parquet) / MiB, 1),
             cores=1,
-            how="all four checks, the canonical table and its parquet, from a part-sized CSV in memory",
+            how="all four checks, the canonical table and its parquet, from a part-sized CSV in memory; "
+            "best of 3 after a warm-up",
         ),
         figure(
             "ingest_mb_per_s",
