@@ -165,3 +165,18 @@ def alert_key(moment: datetime, alert_id: str) -> str:
 
 def metrics_prefix(version: str) -> str:
     return f"{MONITORING_METRICS}{version}/"
+
+
+def current_model_pointer_key() -> str:
+    """models/current.json: names the promoted version; written last on promotion, the one source of truth."""
+    return f"{MODELS}current.json"
+
+
+def model_index_key() -> str:
+    """models/index.json: every version with its metrics and promotion decision."""
+    return f"{MODELS}index.json"
+
+
+def metrics_report_key(version: str, name: str) -> str:
+    """A file of a version's evaluation report (metrics.json, report.html, the PNG plots)."""
+    return f"{metrics_prefix(version)}{name}"

@@ -1,8 +1,8 @@
 """Lambda entry point of the predictor: EtlCompleted{inference} → predictions/ → PredictionsCompleted.
 
-STAND-IN (issue 2): prediction comes with the predictor issue. Until then no model is ever promoted,
-so every inference part is recorded as `waiting_for_model` in the ledger, which is what the real
-predictor does when no model exists yet.
+STAND-IN: prediction comes with the predictor issue. Until then an inference part is recorded in the
+ledger as `waiting_for_model` when no model has been promoted, and as `not_built` when one has; no
+predictions are written.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     resources = current_resources()
 
     def predict_part(detail: EtlCompleted) -> None:
-        if not any(resources.store.keys(layout.CURRENT_MODEL_PREFIX)):
-            resources.ledger.set_stage_status(detail.root_file_id, "predictions", "waiting_for_model")
-            return
-        raise NotImplementedError("prediction is not built yet")
+        promoted = resources.store.head(layout.current_model_pointer_key()) is not None
+        status = "not_built" if promoted else "waiting_for_model"
+        resources.ledger.set_stage_status(detail.root_file_id, "predictions", status)
 
     def note_model(detail: ModelTrained) -> None:
         logger.info("model promoted", version=detail.version)

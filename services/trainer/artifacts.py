@@ -1,0 +1,179 @@
+"""A model version as plain data files, and the loader that refuses anything else.
+
+Files of a version (all under one prefix, e.g. models/v1.3/):
+
+    manifest.json       format, version, label target, classes, feature configuration, heads,
+                        stacked feature names, the sha256 of every other file; written LAST
+    vocabulary.json     the n-gram terms, in TF-IDF column order
+    idf.npy             float32 (terms,)
+    heads/<name>.weights.npy   float32 (classes, terms)
+    heads/<name>.bias.npy      float32 (classes,)
+    booster.ubj         the XGBoost booster, UBJSON model format
+
+No pickle anywhere: `.npy` files are read with allow_pickle=False, the booster with XGBoost's own
+model loader, JSON with json. `load_model` refuses a prefix holding any file outside that list of
+kinds (a pickle, a joblib dump, …) and any file whose bytes differ from the manifest's hash, so a
+reader never runs code from storage nor mixes files of two versions.
+
+The predictor imports `load_model` and `model.predict_proba` from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from shared import layout
+from shared.storage import ObjectStore
+
+from .features import FeatureConfig, FloatArray, Vocabulary
+from .model import LinearHead, StackedModel
+
+FORMAT = "amazon-reviews-nlp/stacked-model/1"
+MANIFEST = "manifest.json"
+VOCABULARY = "vocabulary.json"
+IDF = "idf.npy"
+BOOSTER = "booster.ubj"
+DATA_SUFFIXES = (".json", ".npy", ".ubj")
+_PICKLE_PROTOCOL_MARK = b"\x80"
+
+
+class UnsafeModelError(ValueError):
+    """A model location holding something that is not plain model data, or files that do not match."""
+
+
+def _npy(array: FloatArray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _read_npy(name: str, data: bytes) -> FloatArray:
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as error:
+        raise UnsafeModelError(f"{name} is not a plain numeric array: {error}") from error
+    if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+        raise UnsafeModelError(f"{name} is not a float32 array")
+    return array
+
+
+def model_files(model: StackedModel, version: str, extra: Mapping[str, Any] | None = None) -> dict[str, bytes]:
+    """Every file of a version, by name relative to its prefix; the manifest is the last entry."""
+    files: dict[str, bytes] = {
+        VOCABULARY: json.dumps(model.vocabulary.terms, ensure_ascii=False).encode(),
+        IDF: _npy(model.vocabulary.idf),
+    }
+    for head in model.heads:
+        files[f"heads/{head.name}.weights.npy"] = _npy(head.weights)
+        files[f"heads/{head.name}.bias.npy"] = _npy(head.bias)
+    files[BOOSTER] = bytes(model.booster.save_raw(raw_format="ubj"))
+    manifest = {
+        "format": FORMAT,
+        "version": version,
+        "label_target": model.label_target,
+        "classes": list(model.classes),
+        "features": model.vocabulary.config.model_dump(),
+        "heads": [{"name": head.name, "centred": head.centred} for head in model.heads],
+        "feature_names": model.feature_names,
+        "xgboost_version": xgb.__version__,
+        "files": {name: hashlib.sha256(body).hexdigest() for name, body in files.items()},
+        **(extra or {}),
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=2).encode()
+    return files
+
+
+def refuse_unsafe_names(names: list[str]) -> None:
+    unsafe = sorted(name for name in names if not name.endswith(DATA_SUFFIXES))
+    if unsafe:
+        raise UnsafeModelError(
+            f"refusing to load a model next to files that are not plain data ({', '.join(unsafe)}): "
+            f"a model is only {', '.join(DATA_SUFFIXES)} files"
+        )
+
+
+def model_from_files(files: Mapping[str, bytes]) -> StackedModel:
+    """The model from its files (as written by `model_files`), checking kinds and hashes first."""
+    refuse_unsafe_names(list(files))
+    for name, body in files.items():
+        if body.startswith(_PICKLE_PROTOCOL_MARK):
+            raise UnsafeModelError(f"{name} is a pickle; refusing to load it")
+    if MANIFEST not in files:
+        raise UnsafeModelError(f"no {MANIFEST}: not a model location, or a version still being written")
+    manifest = json.loads(files[MANIFEST])
+    if manifest.get("format") != FORMAT:
+        raise UnsafeModelError(f"unknown model format {manifest.get('format')!r}; expected {FORMAT!r}")
+    expected: dict[str, str] = manifest["files"]
+    extra = sorted(set(files) - set(expected) - {MANIFEST})
+    if extra:
+        raise UnsafeModelError(f"files not listed in the manifest: {extra}")
+    for name, digest in expected.items():
+        if name not in files:
+            raise UnsafeModelError(f"{name} is listed in the manifest but missing")
+        if hashlib.sha256(files[name]).hexdigest() != digest:
+            raise UnsafeModelError(f"{name} does not match the manifest's hash (a mix of two versions?)")
+    booster = xgb.Booster()
+    booster.load_model(bytearray(files[BOOSTER]))
+    vocabulary = Vocabulary(
+        config=FeatureConfig.model_validate(manifest["features"]),
+        terms=[str(term) for term in json.loads(files[VOCABULARY])],
+        idf=_read_npy(IDF, files[IDF]),
+    )
+    heads = tuple(
+        LinearHead(
+            name=head["name"],
+            weights=_read_npy(head["name"], files[f"heads/{head['name']}.weights.npy"]),
+            bias=_read_npy(head["name"], files[f"heads/{head['name']}.bias.npy"]),
+            centred=bool(head["centred"]),
+        )
+        for head in manifest["heads"]
+    )
+    return StackedModel(
+        label_target=manifest["label_target"],
+        classes=tuple(manifest["classes"]),
+        vocabulary=vocabulary,
+        heads=heads,
+        booster=booster,
+    )
+
+
+def write_model(store: ObjectStore, prefix: str, files: Mapping[str, bytes]) -> None:
+    """Write a version's files under `prefix`, the manifest last (a reader wants the manifest first)."""
+    for name, body in files.items():
+        if name != MANIFEST:
+            store.write_bytes(prefix + name, body, _content_type(name))
+    store.write_bytes(prefix + MANIFEST, files[MANIFEST], "application/json")
+
+
+def read_model_files(store: ObjectStore, prefix: str) -> dict[str, bytes]:
+    names = [key[len(prefix) :] for key in store.keys(prefix)]
+    refuse_unsafe_names(names)  # before reading a byte of them
+    return {name: store.read_bytes(prefix + name) for name in names}
+
+
+def load_model(store: ObjectStore, prefix: str) -> StackedModel:
+    """The model stored under `prefix` (models/vX.Y/ or models/current/); raises UnsafeModelError."""
+    return model_from_files(read_model_files(store, prefix))
+
+
+def load_current_model(store: ObjectStore) -> tuple[str, StackedModel] | None:
+    """(version, model) named by models/current.json, read from its immutable prefix; None before any promotion."""
+    pointer_key = layout.current_model_pointer_key()
+    if store.head(pointer_key) is None:
+        return None
+    pointer = store.read_json(pointer_key)
+    version, prefix = str(pointer["version"]), str(pointer["model_prefix"])
+    if prefix != layout.model_prefix(version):
+        raise UnsafeModelError(f"{pointer_key} names {prefix!r}, which is not the prefix of {version}")
+    return version, load_model(store, prefix)
+
+
+def _content_type(name: str) -> str:
+    return "application/json" if name.endswith(".json") else "application/octet-stream"

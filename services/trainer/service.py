@@ -1,0 +1,160 @@
+"""One training, end to end against the bucket: corpus → version → report → maybe promotion → index.
+
+Storage layout written here (keys from shared.layout):
+
+    models/vX.Y/...           the version's files (artifacts.py), manifest last; never rewritten
+    models/current/...        a copy of the promoted version's files, manifest last
+    models/current.json       {"version", "model_prefix", "macro_f1", "promoted_at"}: written LAST;
+                              readers resolve it and read the immutable models/vX.Y/ it names
+    models/index.json         every version: status, metrics, promotion decision (from the registry)
+    monitoring/metrics/vX.Y/  metrics.json, confusion_matrix.png, f1_per_class.png, top_ngrams.png,
+                              report.html
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shared import layout
+from shared.events import ModelTrained
+from shared.storage import ObjectStore
+
+from .artifacts import MANIFEST, UnsafeModelError, load_model, model_files, write_model
+from .report import report_files
+from .training import TrainerSettings, TrainingOutcome, evaluate_model, read_etl_parquet, train_and_evaluate
+from .versions import ModelRegistry, PromotionDecision, Version, configuration_identity, decide_promotion
+
+_PROMOTION_ATTEMPTS = 5
+_POINTER_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    trigger_root_file_id: str | None
+    correlation_id: str
+
+
+def read_training_corpus(store: ObjectStore) -> Any:
+    keys = sorted(key for key in store.keys(layout.etl_prefix("train")) if key.endswith(".parquet"))
+    return read_etl_parquet(store.read_bytes(key) for key in keys), len(keys)
+
+
+def train_version(
+    store: ObjectStore, registry: ModelRegistry, settings: TrainerSettings, request: TrainingRequest
+) -> ModelTrained:
+    """Train on the whole etl/train/ corpus, write the version and its report, promote it if it is good enough."""
+    table, files_read = read_training_corpus(store)
+    outcome = train_and_evaluate(table, settings)
+    fingerprint, configuration = configuration_identity(settings.label_target, settings.features)
+    version = registry.claim_version(fingerprint, configuration, claimed_by=request.trigger_root_file_id or "manual")
+    prefix = layout.model_prefix(str(version))
+    details = training_details(outcome, settings, files_read, request)
+    write_model(store, prefix, model_files(outcome.model, str(version), extra={"training": details}))
+    metrics = outcome.evaluation.headline()
+    registry.record(version, status="written", details={"metrics": metrics, "model_prefix": prefix, **details})
+    for name, body in report_files(outcome.evaluation, outcome.model, str(version), details).items():
+        store.write_bytes(layout.metrics_report_key(str(version), name), body, _content_type(name))
+
+    previous, decision = promote_if_good_enough(store, registry, settings, version, outcome)
+    registry.record(
+        version,
+        status="promoted" if decision.promote else "not_promoted",
+        details={
+            "metrics": metrics,
+            "model_prefix": prefix,
+            "reason": decision.reason,
+            "previous_version": str(previous) if previous else None,
+            **details,
+        },
+    )
+    if decision.promote:
+        publish_current(store, registry)
+    store.write_json(layout.model_index_key(), {"versions": registry.versions()})
+    return ModelTrained(
+        correlation_id=request.correlation_id,
+        version=str(version),
+        model_prefix=prefix,
+        promoted=decision.promote,
+        reason=None if decision.promote else decision.reason,
+        metrics=metrics,
+        previous_version=str(previous) if previous else None,
+        trigger_root_file_id=request.trigger_root_file_id,
+    )
+
+
+def training_details(
+    outcome: TrainingOutcome, settings: TrainerSettings, files_read: int, request: TrainingRequest
+) -> dict[str, Any]:
+    return {
+        "label_target": settings.label_target,
+        "etl_files": files_read,
+        "rows_in": outcome.preparation.rows_in,
+        "rows_unlabelled": outcome.preparation.rows_unlabelled,
+        "rows_duplicate": outcome.preparation.rows_duplicate,
+        "rows_train": outcome.train_rows,
+        "rows_test": len(outcome.test),
+        "boosting_rounds": outcome.fit.best_rounds,
+        "vocabulary_size": outcome.fit.vocabulary_size,
+        "train_seconds": round(outcome.seconds, 2),
+        "trigger_root_file_id": request.trigger_root_file_id,
+    }
+
+
+def score_current(store: ObjectStore, current: Version, outcome: TrainingOutcome) -> tuple[float | None, str | None]:
+    """The current model's macro-F1 on this training's test split, or why it cannot be scored there."""
+    try:
+        model = load_model(store, layout.model_prefix(str(current)))
+    except UnsafeModelError as error:
+        return None, f"the current model {current} could not be loaded ({error}); compared with the floor only"
+    if model.classes != outcome.model.classes:
+        return None, f"the current model {current} predicts other classes {list(model.classes)}; floor only"
+    return evaluate_model(model, outcome.test).macro_f1, None
+
+
+def promote_if_good_enough(
+    store: ObjectStore, registry: ModelRegistry, settings: TrainerSettings, version: Version, outcome: TrainingOutcome
+) -> tuple[Version | None, PromotionDecision]:
+    """(the current version it was compared with, the decision); on promotion the registry names `version`."""
+    for _ in range(_PROMOTION_ATTEMPTS):
+        current = registry.current()
+        current_f1, note = score_current(store, current, outcome) if current is not None else (None, None)
+        decision = decide_promotion(outcome.evaluation.macro_f1, settings.min_macro_f1, current, current_f1, note)
+        if not decision.promote or registry.swap_current(current, version):
+            return current, decision
+        # Another version was promoted meanwhile: compare with that one.
+    raise RuntimeError(f"the current model kept changing; {version} was not promoted")
+
+
+def publish_current(store: ObjectStore, registry: ModelRegistry) -> None:
+    """Copy the registry's current version to models/current/ and write models/current.json, last.
+
+    Re-reads the registry afterwards: if another training was promoted while this one was writing,
+    the copy is made again for that one, so the last writer always leaves the registry's current.
+    """
+    for _ in range(_POINTER_ATTEMPTS):
+        current = registry.current()
+        if current is None:
+            return
+        source = layout.model_prefix(str(current))
+        names = [key[len(source) :] for key in store.keys(source)]
+        for name in sorted(names, key=lambda name: name == MANIFEST):
+            store.write_bytes(layout.CURRENT_MODEL_PREFIX + name, store.read_bytes(source + name), _content_type(name))
+        manifest = store.read_json(source + MANIFEST)
+        store.write_json(
+            layout.current_model_pointer_key(),
+            {"version": str(current), "model_prefix": source, "promoted_at": time.time(), "manifest": manifest},
+        )
+        if registry.current() == current:
+            return
+
+
+def _content_type(name: str) -> str:
+    if name.endswith(".json"):
+        return "application/json"
+    if name.endswith(".png"):
+        return "image/png"
+    if name.endswith(".html"):
+        return "text/html; charset=utf-8"
+    return "application/octet-stream"

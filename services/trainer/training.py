@@ -1,0 +1,241 @@
+"""The training core: ETL parquet in, a fitted model and its test metrics out.
+
+Plain functions over bytes, Arrow tables and arrays, so that the same code runs in the Lambda
+handler, in a SageMaker training job (reading its channel's files from /opt/ml/input/data/, writing
+`artifacts.model_files(...)` to /opt/ml/model/) or in the bench.
+
+- Labels come from the star `rating`, through the ETL's own `labels_for` (one mapping for the whole
+  pipeline), for `TrainerSettings.label_target`, whatever target the ETL labelled with.
+- Reviews with the same tokens are kept once (first seen): the corpus is every etl/train/ file ever
+  received, so a file uploaded twice, or reviews repeated across sources, would otherwise be counted
+  twice and land on both sides of the split.
+- The split is stratified and seeded, and stable as the corpus grows: within each class, rows are
+  ranked by a seeded hash of their text and the lowest `test_fraction` go to test. A review keeps its
+  side from one training to the next (up to the moving cut-off), so the current model, trained on an
+  earlier split, has rarely seen the new test rows it is compared on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.etl.transform import LABEL, TEXT_LENGTH, TOKEN_COUNT, TOKENS, labels_for
+from shared.canonical import RATING
+
+from .evaluation import Evaluation, evaluate_labels
+from .features import FeatureConfig
+from .model import FitReport, ModelConfig, StackedModel, fit_stacked_model, predict_labels
+
+CLASSES: dict[str, tuple[str, ...]] = {
+    "sentiment3": ("negative", "neutral", "positive"),
+    "stars": ("1", "2", "3", "4", "5"),
+    "binary": ("negative", "positive"),
+}
+CORPUS_COLUMNS = (TOKENS, RATING, TOKEN_COUNT, TEXT_LENGTH)
+
+
+class TrainerSettings(BaseSettings):
+    """What the trainer trains and when it promotes (env prefix REVIEWS_TRAINER_, nested with __)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REVIEWS_TRAINER_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    label_target: str = Field(
+        default="sentiment3",
+        pattern="^(sentiment3|stars|binary)$",
+        description="sentiment3: 1-2 negative, 3 neutral, 4-5 positive; stars: 5 classes; binary: 3-star dropped.",
+    )
+    min_macro_f1: float = Field(
+        default=0.5, ge=0, le=1, description="A version is promoted only with a test macro-F1 above this floor."
+    )
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.5, description="Share of each class held out for test.")
+    split_seed: int = Field(default=42, description="Seed of the hash that assigns reviews to train or test.")
+    drop_duplicate_texts: bool = Field(default=True, description="Keep one review per distinct token sequence.")
+    min_reviews_per_class: int = Field(
+        default=10, ge=2, description="Training refuses a corpus with fewer reviews than this in any class."
+    )
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return CLASSES[self.label_target]
+
+
+class NotEnoughDataError(ValueError):
+    """The corpus cannot train a model: too few labelled reviews in some class."""
+
+
+# -- the corpus --------------------------------------------------------------------------------------
+
+
+def read_etl_parquet(sources: Iterable[bytes]) -> pa.Table:
+    """The columns training needs, from every etl parquet file given, as one table."""
+    tables = [pq.read_table(io.BytesIO(source), columns=list(CORPUS_COLUMNS)) for source in sources]
+    if not tables:
+        return pa.table({name: pa.array([], type) for name, type in _corpus_types().items()})
+    return pa.concat_tables([table.cast(pa.schema(_corpus_types().items())) for table in tables])
+
+
+def _corpus_types() -> dict[str, pa.DataType]:
+    return {TOKENS: pa.list_(pa.string()), RATING: pa.int8(), TOKEN_COUNT: pa.int32(), TEXT_LENGTH: pa.int32()}
+
+
+@dataclass(frozen=True)
+class LabelledReviews:
+    """Reviews ready for the model; `labels` index into `classes`."""
+
+    classes: tuple[str, ...]
+    tokens: list[list[str]]
+    labels: npt.NDArray[np.int64]
+    token_count: npt.NDArray[np.int32]
+    text_length: npt.NDArray[np.int32]
+    texts: list[str]
+    """Tokens joined by single spaces: the review's identity for de-duplication and the split."""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, rows: npt.NDArray[np.int64]) -> LabelledReviews:
+        return LabelledReviews(
+            classes=self.classes,
+            tokens=[self.tokens[row] for row in rows],
+            labels=self.labels[rows],
+            token_count=self.token_count[rows],
+            text_length=self.text_length[rows],
+            texts=[self.texts[row] for row in rows],
+        )
+
+    def label_names(self) -> list[str]:
+        return [self.classes[index] for index in self.labels]
+
+
+@dataclass(frozen=True)
+class Preparation:
+    rows_in: int
+    rows_unlabelled: int
+    rows_duplicate: int
+    rows_out: int
+
+
+def prepare_reviews(
+    table: pa.Table, label_target: str, *, drop_duplicates: bool = True
+) -> tuple[LabelledReviews, Preparation]:
+    """Label the reviews from their rating and keep one per distinct text."""
+    classes = CLASSES[label_target]
+    table = table.select(list(CORPUS_COLUMNS))
+    labels = labels_for(table.column(RATING).combine_chunks(), label_target)  # type: ignore[arg-type]
+    labelled = table.append_column(LABEL, labels).filter(pc.is_valid(labels))
+    texts = pc.binary_join(labelled.column(TOKENS), " ").to_pandas()
+    keep = ~texts.duplicated(keep="first").to_numpy() if drop_duplicates else np.ones(len(texts), dtype=bool)
+    kept = labelled.filter(pa.array(keep))
+    index = {label: position for position, label in enumerate(classes)}
+    reviews = LabelledReviews(
+        classes=classes,
+        tokens=kept.column(TOKENS).to_pylist(),
+        labels=np.array([index[label] for label in kept.column(LABEL).to_pylist()], dtype=np.int64),
+        token_count=kept.column(TOKEN_COUNT).to_numpy().astype(np.int32),
+        text_length=kept.column(TEXT_LENGTH).to_numpy().astype(np.int32),
+        texts=texts[keep].tolist(),
+    )
+    preparation = Preparation(
+        rows_in=table.num_rows,
+        rows_unlabelled=table.num_rows - labelled.num_rows,
+        rows_duplicate=labelled.num_rows - kept.num_rows,
+        rows_out=kept.num_rows,
+    )
+    return reviews, preparation
+
+
+def stratified_split(
+    texts: Sequence[str], labels: npt.NDArray[np.int64], test_fraction: float, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(train rows, test rows): per class, the `test_fraction` of rows whose seeded text hash ranks lowest."""
+    hash_key = hashlib.sha256(str(seed).encode()).hexdigest()[:16]
+    hashes = pd.util.hash_pandas_object(pd.Series(list(texts), dtype=object), index=False, hash_key=hash_key)
+    ranks = hashes.to_numpy()
+    train: list[npt.NDArray[np.int64]] = []
+    test: list[npt.NDArray[np.int64]] = []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        ordered = rows[np.argsort(ranks[rows], kind="stable")]
+        held_out = min(max(1, round(test_fraction * len(rows))), len(rows) - 1)
+        test.append(ordered[:held_out])
+        train.append(ordered[held_out:])
+    return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(test)).astype(np.int64)
+
+
+# -- training ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    model: StackedModel
+    evaluation: Evaluation
+    test: LabelledReviews
+    fit: FitReport
+    preparation: Preparation
+    train_rows: int
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def check_enough(reviews: LabelledReviews, minimum: int) -> None:
+    counts = np.bincount(reviews.labels, minlength=len(reviews.classes))
+    short = {reviews.classes[index]: int(count) for index, count in enumerate(counts) if count < minimum}
+    if short:
+        raise NotEnoughDataError(f"too few labelled reviews to train (need {minimum} per class): {short}")
+
+
+def train_on_split(train: LabelledReviews, settings: TrainerSettings) -> tuple[StackedModel, FitReport]:
+    return fit_stacked_model(
+        train.tokens,
+        train.labels,
+        train.token_count,
+        train.text_length,
+        label_target=settings.label_target,
+        classes=train.classes,
+        features=settings.features,
+        config=settings.model,
+    )
+
+
+def evaluate_model(model: StackedModel, reviews: LabelledReviews) -> Evaluation:
+    """The model's metrics on `reviews` (its classes must be the reviews' classes)."""
+    predicted = predict_labels(model, reviews.tokens, reviews.token_count, reviews.text_length)
+    return evaluate_labels(reviews.label_names(), predicted, reviews.classes)
+
+
+def train_and_evaluate(table: pa.Table, settings: TrainerSettings) -> TrainingOutcome:
+    """Label, de-duplicate, split, fit on train and measure on test."""
+    started = time.perf_counter()
+    reviews, preparation = prepare_reviews(table, settings.label_target, drop_duplicates=settings.drop_duplicate_texts)
+    check_enough(reviews, settings.min_reviews_per_class)
+    train_rows, test_rows = stratified_split(reviews.texts, reviews.labels, settings.test_fraction, settings.split_seed)
+    train, test = reviews.subset(train_rows), reviews.subset(test_rows)
+    model, fit = train_on_split(train, settings)
+    evaluation = evaluate_model(model, test)
+    return TrainingOutcome(
+        model=model,
+        evaluation=evaluation,
+        test=test,
+        fit=fit,
+        preparation=preparation,
+        train_rows=len(train),
+        seconds=time.perf_counter() - started,
+    )

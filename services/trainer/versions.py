@@ -1,0 +1,233 @@
+"""Model version numbers, claimed atomically, and the promotion rule.
+
+Version numbers live in the ledger's DynamoDB table, under `pk = "MODEL"`:
+
+- `sk = "MAJOR#000001"`: major 1 and the fingerprint of the feature + label configuration it stands
+  for. A configuration never seen before claims the next major with a conditional put
+  (attribute_not_exists), so two trainings of a new configuration agree on one major.
+- `sk = "v1.3"`: version 1.3, claimed by a conditional put before anything is written under
+  models/v1.3/; its status, metrics and promotion decision are set on it as training goes on.
+  A claim that loses the race moves to the next minor: two trainings started together get two
+  distinct, consecutive versions and never skip one.
+- `sk = "CURRENT"`: the promoted version. Promotion is a compare-and-swap on it (it must still name
+  the version the new one was compared with), so of two trainings finishing together, the second
+  is compared again with the first before it can replace it.
+
+This module holds the registry (one small class in front of DynamoDB, as the ledger is) and the
+rules as plain functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from .features import FeatureConfig
+from .model import HEADS, STACK_DESIGN
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+PARTITION = "MODEL"
+CURRENT = "CURRENT"
+_MAJOR = "MAJOR#"
+_VERSION = re.compile(r"^v(\d+)\.(\d+)$")
+_MAX_CLAIM_ATTEMPTS = 100
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}"
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        match = _VERSION.match(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a version vMAJOR.MINOR")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+
+def configuration_identity(label_target: str, features: FeatureConfig) -> tuple[str, dict[str, Any]]:
+    """(fingerprint, document) of what the model's inputs and outputs are: a change means a new major."""
+    document = {
+        "label_target": label_target,
+        "features": features.model_dump(),
+        "design": STACK_DESIGN,
+        "heads": list(HEADS),
+    }
+    fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint, document
+
+
+class VersionClaimError(RuntimeError):
+    """No version number could be claimed (the table kept changing under every attempt)."""
+
+
+def _conditional_failure(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+class ModelRegistry:
+    """Version numbers and the current-model marker, in the ledger table."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _items(self, sk_prefix: str) -> list[dict[str, AttributeValueTypeDef]]:
+        paginator = self._client.get_paginator("query")
+        items: list[dict[str, AttributeValueTypeDef]] = []
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": PARTITION}, ":prefix": {"S": sk_prefix}},
+            ConsistentRead=True,
+        ):
+            items.extend(page.get("Items", []))
+        return items
+
+    def _put_new(self, item: dict[str, AttributeValueTypeDef]) -> bool:
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if _conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def major_for(self, fingerprint: str, configuration: dict[str, Any]) -> int:
+        """The major version of this configuration, claiming the next one for a new configuration."""
+        for _ in range(_MAX_CLAIM_ATTEMPTS):
+            majors: dict[int, str] = {
+                int(item["sk"]["S"][len(_MAJOR) :]): item["fingerprint"]["S"] for item in self._items(_MAJOR)
+            }
+            for major, known in majors.items():
+                if known == fingerprint:
+                    return major
+            candidate = max(majors, default=0) + 1
+            if self._put_new(
+                {
+                    "pk": {"S": PARTITION},
+                    "sk": {"S": f"{_MAJOR}{candidate:06d}"},
+                    "fingerprint": {"S": fingerprint},
+                    "configuration": {"S": json.dumps(configuration, sort_keys=True)},
+                    "created_at": {"N": str(time.time())},
+                }
+            ):
+                return candidate
+        raise VersionClaimError(f"could not claim a major version for configuration {fingerprint}")
+
+    def claim_version(self, fingerprint: str, configuration: dict[str, Any], claimed_by: str) -> Version:
+        """The next version of this configuration, claimed for this training alone."""
+        major = self.major_for(fingerprint, configuration)
+        for _ in range(_MAX_CLAIM_ATTEMPTS):
+            minors = [Version.parse(item["sk"]["S"]).minor for item in self._items(f"v{major}.")]
+            candidate = Version(major, max(minors) + 1 if minors else 0)
+            if self._put_new(
+                {
+                    "pk": {"S": PARTITION},
+                    "sk": {"S": str(candidate)},
+                    "status": {"S": "claimed"},
+                    "fingerprint": {"S": fingerprint},
+                    "claimed_by": {"S": claimed_by},
+                    "claimed_at": {"N": str(time.time())},
+                }
+            ):
+                return candidate
+        raise VersionClaimError(f"could not claim a version of major {major}")
+
+    def record(self, version: Version, *, status: str, details: dict[str, Any]) -> None:
+        """Set a version's status and details (metrics, decision, keys) as JSON."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": PARTITION}, "sk": {"S": str(version)}},
+            UpdateExpression="SET #status = :status, details = :details, updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":status": {"S": status},
+                ":details": {"S": json.dumps(details, default=str)},
+                ":now": {"N": str(time.time())},
+            },
+        )
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every claimed version, oldest first: version, status and recorded details."""
+        entries = []
+        for item in self._items("v"):
+            entry: dict[str, Any] = {"version": item["sk"]["S"], "status": item["status"]["S"]}
+            if "details" in item:
+                entry.update(json.loads(item["details"]["S"]))
+            entries.append(entry)
+        return sorted(entries, key=lambda entry: Version.parse(entry["version"]))
+
+    def current(self) -> Version | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": PARTITION}, "sk": {"S": CURRENT}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return None if item is None else Version.parse(item["version"]["S"])
+
+    def swap_current(self, expected: Version | None, new: Version) -> bool:
+        """Make `new` current if `expected` still is (None: no current yet); False when it no longer is."""
+        condition = "attribute_not_exists(pk)" if expected is None else "version = :expected"
+        values: dict[str, AttributeValueTypeDef] = {":new": {"S": str(new)}, ":now": {"N": str(time.time())}}
+        if expected is not None:
+            values[":expected"] = {"S": str(expected)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": PARTITION}, "sk": {"S": CURRENT}},
+                UpdateExpression="SET version = :new, promoted_at = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _conditional_failure(error):
+                return False
+            raise
+        return True
+
+
+# -- the promotion rule -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str | None
+    """Why not, when not promoted; a note when promoted without a comparison."""
+
+
+def decide_promotion(
+    macro_f1: float,
+    floor: float,
+    current: Version | None,
+    current_macro_f1: float | None,
+    current_note: str | None = None,
+) -> PromotionDecision:
+    """Promote when macro-F1 is above the floor and at least the current model's on the same test split.
+
+    `current_macro_f1` is None when there is no current model or it cannot be scored on this split
+    (another label set, or unreadable; `current_note` says which): the floor alone decides then.
+    """
+    if macro_f1 <= floor:
+        return PromotionDecision(False, f"macro-F1 {macro_f1:.4f} is not above the floor {floor:.4f}")
+    if current is not None and current_macro_f1 is not None and macro_f1 < current_macro_f1:
+        return PromotionDecision(
+            False,
+            f"macro-F1 {macro_f1:.4f} is below the current model {current}'s {current_macro_f1:.4f} "
+            "on the same test split",
+        )
+    return PromotionDecision(True, current_note)
