@@ -140,9 +140,15 @@ def render_text(summary: dict[str, Any], out_dir: Path) -> str:
         )
     model = summary["model"]
     lines.append("")
-    lines.append(
-        f"model: {model['version']} promoted={model['promoted']} {model['metrics']}" if model else "model: none trained"
-    )
+    if model:
+        metrics = model["metrics"]
+        verdict = "promoted" if model["promoted"] else f"not promoted: {model['reason']}"
+        lines.append(
+            f"model: {model['version']} ({verdict}), accuracy {metrics.get('accuracy', float('nan')):.3f}, "
+            f"macro-F1 {metrics.get('macro_f1', float('nan')):.3f}; report under monitoring/metrics/{model['version']}/"
+        )
+    else:
+        lines.append("model: none trained")
     for prediction in summary["predictions"]:
         lines.append(
             f"predictions for {Path(prediction['input']).name}: {prediction['rows']} rows "
