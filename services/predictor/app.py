@@ -1,41 +1,86 @@
 """Lambda entry point of the predictor: EtlCompleted{inference} → predictions/ → PredictionsCompleted.
 
-STAND-IN: prediction comes with the predictor issue. Until then an inference part is recorded in the
-ledger as `waiting_for_model` when no model has been promoted, and as `not_built` when one has; no
-predictions are written.
+ModelTrained{promoted} predicts the files that were waiting for a model. A model location holding
+anything but plain data is refused by the loader (UnsafeModelError): the message fails with a log
+line saying why, is retried and, past the queue's redrive count, parked in the DLQ. Nothing is ever
+unpickled.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import layout
+from services.trainer.artifacts import UnsafeModelError
 from shared.consumer import consume_events, route_detail
 from shared.events import EtlCompleted, ModelTrained
 from shared.observability import observability_for
 from shared.resources import current_resources
 
+from .models import ModelCache
+from .prediction import PredictorSettings
+from .prediction_ledger import PredictionLedger
+from .service import Predictor
+
 observability = observability_for("predictor")
 logger = observability.logger
+# Loaded models outlive the invocation: a warm container predicts many parts with one load.
+MODELS = ModelCache()
 
 
 @logger.inject_lambda_context
 @observability.metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     resources = current_resources()
+    predictor = Predictor(
+        store=resources.store,
+        ledger=resources.ledger,
+        items=PredictionLedger(resources.clients.dynamodb, resources.settings.ledger_table),
+        publisher=resources.publisher("predictor"),
+        models=MODELS,
+        settings=PredictorSettings(),
+    )
 
-    def predict_part(detail: EtlCompleted) -> None:
-        promoted = resources.store.head(layout.current_model_pointer_key()) is not None
-        status = "not_built" if promoted else "waiting_for_model"
-        resources.ledger.set_stage_status(detail.root_file_id, "predictions", status)
+    @resources.ledger.once_per_version("predictor", "file_id", context)
+    def predict_once(detail: EtlCompleted) -> dict[str, Any]:
+        return refusing_unsafe_models(predictor.on_part, detail)
 
-    def note_model(detail: ModelTrained) -> None:
-        logger.info("model promoted", version=detail.version)
+    @resources.ledger.once_per_version("predictor-promotion", "version", context)
+    def predict_waiting_once(detail: ModelTrained) -> dict[str, Any]:
+        return refusing_unsafe_models(predictor.on_promotion, detail)
+
+    def on_etl(detail: EtlCompleted) -> None:
+        if detail.dataset != "inference":
+            logger.warning("training data is not predicted", file_id=detail.file_id)
+            return
+        result = predict_once(detail=detail)
+        logger.info("part handled", file_id=detail.file_id, part_index=detail.part_index, **result)
+        if result.get("status") == "predicted":
+            observability.metrics.add_metric(name="PredictedRows", unit=MetricUnit.Count, value=result["rows"])
+
+    def on_model(detail: ModelTrained) -> None:
+        if not detail.promoted:
+            return
+        result = predict_waiting_once(detail=detail)
+        logger.info("waiting files predicted", version=detail.version, **result)
 
     routes = {
-        EtlCompleted.detail_type: route_detail(EtlCompleted, predict_part),
-        ModelTrained.detail_type: route_detail(ModelTrained, note_model),
+        EtlCompleted.detail_type: route_detail(EtlCompleted, on_etl),
+        ModelTrained.detail_type: route_detail(ModelTrained, on_model),
     }
     return dict(consume_events(event, context, routes, logger))
+
+
+DetailT = TypeVar("DetailT")
+
+
+def refusing_unsafe_models(handle: Callable[[DetailT], dict[str, Any]], detail: DetailT) -> dict[str, Any]:
+    """Run `handle(detail)`; a refused model location is logged as such before the message fails."""
+    try:
+        return handle(detail)
+    except UnsafeModelError as error:
+        logger.error("refusing to load the model: not plain model data", reason=str(error))
+        raise

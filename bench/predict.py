@@ -1,0 +1,188 @@
+"""Prediction benchmark: rows/s from an etl/ parquet file to its predictions parquet, on one core, against fastText.
+
+Run from the repository root:  python bench/predict.py  [--rows 100000]
+
+Prints JSON lines: {"bench": "predict", "system", "metric": "rows_per_s", "value", "unit": "rows/s", "rows", ...}.
+
+Data: the English labelled files of ../shared/data, read the way the pipeline reads them (the
+validator's `examine_file`, then the ETL's `transform_table`). The trainer's `prepare_reviews` and
+`stratified_split` give the training rows; both systems are trained on exactly those rows (fastText on
+the same token lists joined by spaces). The rows predicted are every ETL row of those files, repeated
+until there are at least `--rows`, written as one etl/ parquet file the way the ETL writes it.
+
+Both systems run on one core: Arrow's CPU pool and XGBoost at one thread, BLAS/OpenMP pools limited to
+one (environment, set before numpy loads, and threadpoolctl), fastText trained and predicting on one
+thread. What is timed, for each, is parquet bytes in → parquet bytes out, with the same output
+columns: read the etl/ parquet, predict every row (the label and every class's probability), write
+the predictions parquet (row_number, review_id, predicted_label, proba_<class>, and for the service
+model_version, source_key, predicted_at). Loading or training the model is not timed (a warm Lambda
+container, or a Batch job, loads it once). Each figure is the median of three runs.
+
+- amazon-reviews-nlp: `services.predictor.prediction.predict_parquet` with the trainer's default model.
+- fasttext: fasttext-wheel, `train_supervised(wordNgrams=2, epoch=10, lr=0.5, dim=100)` (bench/train.py's
+  settings), predicting through `model.f.predict` (its Python `predict()` wrapper breaks under NumPy 2)
+  with k=-1, so it also returns every class's probability.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ENGLISH_FILES = (
+    "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv",
+    "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv",
+    "marc-en-nannyml-reference/amazon_reviews_reference.csv",
+    "mcauley-category-samples-keithgalli/category__Books_small.json",
+    "mcauley-category-samples-keithgalli/category__Clothing_small.json",
+    "mcauley-category-samples-keithgalli/category__Electronics_small.json",
+    "mcauley-category-samples-keithgalli/category__Grocery_small.json",
+    "mcauley-category-samples-keithgalli/category__Patio_small.json",
+    "mcauley-category-samples-keithgalli/sentiment__Books_small_10000.json",
+    "mcauley2018-all-beauty-5core/All_Beauty_5.json",
+    "mcauley2018-amazon-fashion-5core/AMAZON_FASHION_5.json",
+    "amazon-alexa/amazon_alexa.tsv",
+    "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv",
+    "fine-food-reviews-first1000/Reviews.csv",
+    "uci-sentiment-amazon-cells/amazon_cells_labelled.txt",
+)
+SOURCE_KEY = "raw/inference/bench.csv"
+
+
+def etl_table() -> pa.Table:
+    """Every English file as the ETL writes it."""
+    from services.etl.transform import EtlSettings, transform_table
+    from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
+
+    tables = []
+    for name in ENGLISH_FILES:
+        verdict = examine_file(InMemoryBytes((DATA / name).read_bytes()), dataset="train", limits=ValidatorSettings())
+        if isinstance(verdict, Accepted):
+            tables.append(transform_table(verdict.rows.table, EtlSettings())[0])
+    return pa.concat_tables(tables)
+
+
+def etl_parquet(table: pa.Table, rows: int) -> tuple[bytes, int]:
+    """`table` repeated to at least `rows` rows, row numbers running on, as the ETL writes a part."""
+    repeats = -(-rows // table.num_rows)
+    repeated = pa.concat_tables([table] * repeats)
+    repeated = repeated.set_column(0, "row_number", pa.array(np.arange(repeated.num_rows, dtype=np.int64)))
+    sink = io.BytesIO()
+    pq.write_table(repeated, sink, compression="zstd")
+    return sink.getvalue(), repeated.num_rows
+
+
+def median_seconds(run: Callable[[], object], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+Predict = Callable[[bytes], bytes]
+
+
+def service_system(train: Any) -> Predict:
+    from services.predictor.prediction import Classifier, Lineage, predict_parquet
+    from services.trainer.training import TrainerSettings, train_on_split
+
+    model, _ = train_on_split(train, TrainerSettings())
+    classifier = Classifier.of("v1.0", model, threads=1)
+    lineage = Lineage(source_key=SOURCE_KEY, predicted_at=datetime.now(UTC))
+    return lambda body: predict_parquet(classifier, body, lineage).parquet
+
+
+def fasttext_system(train: Any) -> Predict:
+    import fasttext
+
+    classes = train.classes
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as lines:
+        for tokens, label in zip(train.tokens, train.labels, strict=True):
+            lines.write(f"__label__{label} {' '.join(tokens)}\n")
+        lines.flush()
+        model = fasttext.train_supervised(
+            lines.name, wordNgrams=2, epoch=10, lr=0.5, dim=100, thread=1, seed=0, verbose=0
+        )
+    prefix = len("__label__")
+
+    def predict(body: bytes) -> bytes:
+        etl = pq.read_table(io.BytesIO(body), columns=["row_number", "review_id", "tokens"])
+        probabilities = np.zeros((etl.num_rows, len(classes)), dtype=np.float32)
+        for row, review in enumerate(etl.column("tokens").to_pylist()):
+            for probability, label in model.f.predict(" ".join(review) + "\n", -1, 0.0, "strict"):
+                probabilities[row, int(label[prefix:])] = probability
+        columns = {
+            "review_id": etl.column("review_id"),
+            "row_number": etl.column("row_number"),
+            "predicted_label": pa.array(classes).take(pa.array(probabilities.argmax(axis=1))),
+            **{f"proba_{label}": probabilities[:, index] for index, label in enumerate(classes)},
+        }
+        sink = io.BytesIO()
+        pq.write_table(pa.table(columns), sink, compression="zstd")
+        return sink.getvalue()
+
+    return predict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="At least this many rows are predicted.")
+    arguments = parser.parse_args()
+
+    from services.trainer.training import TrainerSettings, prepare_reviews, stratified_split
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    table = etl_table()
+    settings = TrainerSettings()
+    reviews, _ = prepare_reviews(table, settings.label_target)
+    train_rows, _ = stratified_split(reviews.texts, reviews.labels, settings.test_fraction, settings.split_seed)
+    train = reviews.subset(train_rows)
+    body, rows = etl_parquet(table, arguments.rows)
+
+    with threadpool_limits(limits=1):
+        for system, build in (("amazon-reviews-nlp", service_system), ("fasttext", fasttext_system)):
+            predict = build(train)
+            predict(etl_parquet(table.slice(0, 1_000), 1_000)[0])  # warm-up: first-call costs are not throughput
+            seconds = median_seconds(lambda: predict(body))  # noqa: B023 (called before the loop moves on)
+            figure = {
+                "bench": "predict",
+                "system": system,
+                "metric": "rows_per_s",
+                "value": round(rows / seconds),
+                "unit": "rows/s",
+                "rows": rows,
+                "seconds": round(seconds, 3),
+                "threads": 1,
+                "train_rows": len(train),
+            }
+            print(json.dumps(figure), flush=True)
+
+
+if __name__ == "__main__":
+    main()

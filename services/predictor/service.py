@@ -1,0 +1,208 @@
+"""Predicting a root file part by part against the bucket and the ledger, and finishing it once.
+
+- A part (EtlCompleted{inference}) is predicted by the model version pinned for its root file; the
+  first part to be predicted pins the version that is current then.
+- Before any model is promoted, a part waits in the ledger (`PENDING#predictions#<index>`) and its
+  root is `waiting_for_model`; after parking it the pointer is checked once more, so a promotion that
+  landed in between (whose ModelTrained handler may already have looked for waiting parts) is not
+  missed. ModelTrained{promoted} predicts every waiting part.
+- Each part is counted once with the ledger's barrier; the part that completes it writes the
+  manifest, marks the root `completed` and publishes PredictionsCompleted. A retry after a failure
+  between completing the barrier and marking the root finishes it again (at-least-once on a crash,
+  exactly once otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from services.trainer.artifacts import UnsafeModelError
+from shared import layout
+from shared.events import EtlCompleted, ModelTrained, PredictionsCompleted
+from shared.ledger import FileLedger
+from shared.publisher import EventPublisher
+from shared.storage import ObjectStore
+
+from .models import ModelCache
+from .prediction import Lineage, PredictorSettings, predict_parquet
+from .prediction_ledger import PartOutput, PredictionLedger
+
+STAGE: Final = "predictions"
+WAITING = "waiting_for_model"
+COMPLETED = "completed"
+_PARQUET = "application/vnd.apache.parquet"
+
+
+@dataclass(frozen=True)
+class Predictor:
+    store: ObjectStore
+    ledger: FileLedger
+    items: PredictionLedger
+    publisher: EventPublisher
+    models: ModelCache
+    settings: PredictorSettings
+
+    # -- EtlCompleted ---------------------------------------------------------------------------
+
+    def on_part(self, detail: EtlCompleted) -> dict[str, Any]:
+        """Predict one part now, or park it until a model is promoted."""
+        if self.models.current_version(self.store) is not None:
+            result = self.predict_part(detail)
+            # Parked by an earlier delivery that failed after parking: it waits no more.
+            self.items.release(detail)
+            return result
+        self.items.park(detail)
+        self.ledger.set_stage_status(detail.root_file_id, STAGE, WAITING)
+        # A model promoted since the check above: its ModelTrained may have looked for waiting parts
+        # before this one was parked, so take care of it here (unless that handler got to it first).
+        if self.models.current_version(self.store) is None:
+            return {"status": WAITING}
+        if not self.items.take_lease(detail, self.settings.pending_lease_seconds):
+            return {"status": "taken_by_another_worker"}
+        result = self.predict_part(detail)
+        self.items.release(detail)
+        return result
+
+    # -- ModelTrained{promoted} -----------------------------------------------------------------
+
+    def on_promotion(self, trained: ModelTrained) -> dict[str, Any]:
+        """Predict every part that was waiting for a model; raise at the end if any root failed."""
+        predicted: dict[str, int] = {}
+        failures: list[tuple[str, Exception]] = []
+        for record in self.ledger.files_with_stage_status(STAGE, WAITING):
+            try:
+                predicted[record.file_id] = self._predict_waiting(record.file_id)
+            except UnsafeModelError:
+                raise  # the model itself is refused: no waiting file can be predicted with it
+            # One root's bad part (a damaged etl/ file) must not hold back every other waiting file; the
+            # message is still failed below, so the bad one is retried and, past the redrive count, alarmed.
+            except Exception as error:  # noqa: BLE001
+                failures.append((record.file_id, error))
+        if failures:
+            root, first = failures[0]
+            raise RuntimeError(
+                f"{len(failures)} waiting file(s) not predicted after {trained.version} was promoted; "
+                f"first: {root}: {first}"
+            ) from first
+        return {"status": "predicted_waiting", "parts_by_root": predicted}
+
+    def _predict_waiting(self, root_file_id: str) -> int:
+        parts = 0
+        for detail in self.items.parked(root_file_id):
+            if not self.items.take_lease(detail, self.settings.pending_lease_seconds):
+                continue
+            self.predict_part(detail)
+            self.items.release(detail)
+            parts += 1
+        self.items.mark_predicting_if_waiting(root_file_id)
+        return parts
+
+    # -- one part -------------------------------------------------------------------------------
+
+    def predict_part(self, detail: EtlCompleted) -> dict[str, Any]:
+        """Predict (or, for a part skipped upstream, just count) one part with its root's pinned version."""
+        root = self.ledger.get(detail.root_file_id)
+        if root is None:
+            raise LookupError(f"root file {detail.root_file_id} is not in the ledger")
+        current = self.models.current_version(self.store)
+        if current is None:
+            raise LookupError("no model is promoted: models/current.json is missing")
+        version = self.items.pin_model_version(detail.root_file_id, current)
+        part_index = detail.part_index or 0
+        if detail.etl_key is None:
+            output = PartOutput(
+                part_index=part_index,
+                key=None,
+                sha256=None,
+                rows=0,
+                model_version=version,
+                skipped_reason=detail.skipped_reason or "no etl output",
+            )
+        else:
+            output = self._write_predictions(detail, detail.etl_key, version, root.key)
+        self.items.record_output(detail.root_file_id, output)
+
+        expected = self.ledger.set_parts_expected(detail.root_file_id, STAGE, detail.part_count)
+        barrier = self.ledger.record_part_done(
+            detail.root_file_id, STAGE, part_index, adds={"predicted_rows": output.rows}
+        )
+        finished = expected.completed_now or barrier.completed_now
+        if not finished and barrier.expected is not None and barrier.done >= barrier.expected:
+            # Complete already: finish it if an earlier attempt completed the barrier and then failed.
+            finished = self._stage_status(detail.root_file_id) != COMPLETED
+        if finished:
+            self._finish(detail, root.key)
+        return {"status": "predicted", "rows": output.rows, "model_version": version, "root_complete": finished}
+
+    def _write_predictions(self, detail: EtlCompleted, etl_key: str, version: str, source_key: str) -> PartOutput:
+        classifier = self.models.classifier(self.store, version, self.settings.threads)
+        predicted = predict_parquet(
+            classifier,
+            self.store.read_bytes(etl_key),
+            Lineage(source_key=source_key, predicted_at=datetime.now(UTC)),
+            batch_rows=self.settings.batch_rows,
+            with_csv=self.settings.write_csv,
+        )
+        key = layout.predictions_key(detail.root_file_id, detail.part_index)
+        digest = hashlib.sha256(predicted.parquet).hexdigest()
+        metadata = {"model-version": version, "rows": str(predicted.rows), "sha256": digest}
+        self.store.write_bytes(key, predicted.parquet, _PARQUET, metadata)
+        csv_key = csv_digest = None
+        if predicted.csv is not None:
+            csv_key = layout.predictions_key(detail.root_file_id, detail.part_index, ".csv")
+            csv_digest = hashlib.sha256(predicted.csv).hexdigest()
+            csv_metadata = {**metadata, "sha256": csv_digest}
+            self.store.write_bytes(csv_key, predicted.csv, "text/csv; charset=utf-8", csv_metadata)
+        return PartOutput(
+            part_index=detail.part_index or 0,
+            key=key,
+            sha256=digest,
+            csv_key=csv_key,
+            csv_sha256=csv_digest,
+            rows=predicted.rows,
+            model_version=version,
+        )
+
+    def _stage_status(self, root_file_id: str) -> str | None:
+        record = self.ledger.get(root_file_id)
+        return None if record is None else record.stages.get(STAGE)
+
+    def _finish(self, detail: EtlCompleted, source_key: str) -> None:
+        """Manifest, `completed`, PredictionsCompleted: once per root file."""
+        outputs = self.items.outputs(detail.root_file_id)
+        versions = {output.model_version for output in outputs}
+        if len(versions) != 1:
+            raise RuntimeError(f"parts of {detail.root_file_id} were predicted by {sorted(versions)}, not one version")
+        (version,) = versions
+        rows = sum(output.rows for output in outputs)
+        manifest_key = layout.predictions_manifest_key(detail.root_file_id)
+        self.store.write_json(
+            manifest_key,
+            {
+                "root_file_id": detail.root_file_id,
+                "correlation_id": detail.correlation_id,
+                "source_key": source_key,
+                "model_version": version,
+                "part_count": detail.part_count,
+                "rows": rows,
+                "parts": [output.model_dump(exclude={"model_version"}) for output in outputs],
+                "completed_at": time.time(),
+            },
+        )
+        self.publisher.publish(
+            PredictionsCompleted(
+                correlation_id=detail.correlation_id,
+                file_id=detail.root_file_id,
+                root_file_id=detail.root_file_id,
+                dataset="inference",
+                prediction_keys=[output.key for output in outputs if output.key is not None],
+                manifest_key=manifest_key,
+                rows=rows,
+                model_version=version,
+            )
+        )
+        self.ledger.set_stage_status(detail.root_file_id, STAGE, COMPLETED)
