@@ -79,7 +79,17 @@ def test_run_settles_real_files_and_prints_the_summary_contract(tmp_path: Path) 
     assert {file["dataset"] for file in summary["files"]} == {"train", "inference"}
     assert set(summary["dlq"]) >= SERVICES
     assert not any(summary["dlq"].values())
-    assert summary["predictions"][0]["input"] == str(BEAUTY)
+    # Both training files trained a model; the inference file was predicted by one model version.
+    assert summary["model"]["promoted"] is True
+    assert summary["model"]["metrics"]["macro_f1"] > 0.4
+    (prediction,) = summary["predictions"]
+    assert prediction["input"] == str(BEAUTY)
+    inference = summary["files"][2]
+    assert 0 < prediction["rows"] <= inference["rows_out"]
+    assert prediction["model_version"] in {"v1.0", "v1.1"}
+    for key in prediction["predictions"]:
+        assert (out / key).is_file()
+    assert (out / "monitoring" / "metrics" / summary["model"]["version"] / "report.html").is_file()
     # Results are copied out under the same keys they have in the bucket.
     processed = sorted((out / "processed").rglob("part-*"))
     assert len(processed) == 3
