@@ -10,6 +10,8 @@ from typing import Any
 
 import boto3
 
+from shared.ledger import create_ledger_table
+
 from .topology import ConsumerSpec, Topology
 
 LOCAL_REGION = "us-east-1"
@@ -107,15 +109,7 @@ def create_stack(
     event_bus = f"{prefix}-reviews"
     events.create_event_bus(Name=event_bus)
     ledger_table = f"{prefix}-ledger"
-    dynamodb.create_table(
-        TableName=ledger_table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_ledger_table(dynamodb, ledger_table)
     alert_topic_arn = sns.create_topic(Name=f"{prefix}-alerts")["TopicArn"]
 
     parameters = {"BucketName": bucket, "EventBusName": event_bus}

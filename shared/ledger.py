@@ -336,3 +336,20 @@ def idempotency_config(key_jmespath: str) -> IdempotencyConfig:
         raise_on_no_idempotency_key=True,
         expires_after_seconds=_IDEMPOTENCY_TTL_SECONDS,
     )
+
+
+def create_ledger_table(client: DynamoDBClient, table_name: str) -> None:
+    """Create the ledger table with the keys and billing template.yaml declares for LedgerTable.
+
+    `pk` (HASH) and `sk` (RANGE), both strings, billed per request; the template's TTL, point-in-time
+    recovery and encryption are settings of the deployed table, not set here.
+    """
+    client.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from reviews_pipeline.templates import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("validator", "chunker", "etl", "trainer", "predictor", "monitor")
@@ -99,33 +100,9 @@ SCOPED_SERVICES = ("s3", "dynamodb", "events", "sns", "sqs")
 # ---- reading templates -------------------------------------------------------------------------
 
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """A YAML loader that reads CloudFormation's short forms (!Ref, !GetAtt, !Sub, …) as long forms."""
-
-
-def _construct_short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        assert isinstance(node, yaml.MappingNode)
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix in ("Ref", "Condition"):
-        return {tag_suffix: value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _construct_short_form)
-
-
 @cache
 def load(name: str) -> dict[str, Any]:
-    template: dict[str, Any] = yaml.load(TEMPLATES[name].read_text(), Loader=CloudFormationLoader)
-    return template
+    return load_template(TEMPLATES[name])
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -422,10 +399,11 @@ def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
     assert position("COPY shared/requirements.txt ") < install
     assert position("COPY services/${SERVICE}/requirements.txt ") < install
     assert position("ARG SERVICE") < position("COPY services/${SERVICE}/requirements.txt ")
+    # Every service's code goes in (the predictor imports the trainer's model loader and the ETL's
+    # token rules); only SERVICE's dependencies are installed.
     for code in (
         "COPY shared/*.py ${LAMBDA_TASK_ROOT}/shared/",
-        "COPY services/__init__.py ${LAMBDA_TASK_ROOT}/services/",
-        "COPY services/${SERVICE}/ ${LAMBDA_TASK_ROOT}/services/${SERVICE}/",
+        "COPY services/ ${LAMBDA_TASK_ROOT}/services/",
     ):
         assert position(code) > install, code
 

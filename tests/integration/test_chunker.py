@@ -12,40 +12,25 @@ import gzip
 import io
 import json
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
 from services.chunker.app import lambda_handler
 from services.chunker.splitting import ChunkerSettings, SourceUnavailableError, split_file
 from shared import layout
-from shared.events import DETAIL_BY_TYPE, DetectedFormat, FileChunked, FileOversized
+from shared.events import DetectedFormat, FileChunked, FileOversized
 from shared.ledger import BarrierState, FileLedger, FileRecord, file_id_for
 from shared.publisher import EventPublisher
-from shared.resources import resources_for
 from shared.samples import sample_event, sqs_wrapped
 from shared.storage import ObjectStore
 from tests.data_paths import SHARED_DATA
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
+from tests.integration.conftest import BUCKET, MotoStack, lambda_context
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
-REGION = "us-east-1"
-BUCKET = "amazon-reviews-nlp-123456789012-pipeline"
-BUS = "amazon-reviews-nlp-bus"
-TABLE = "amazon-reviews-nlp-ledger"
 MiB = 1024 * 1024
 
 DATA = SHARED_DATA
@@ -60,40 +45,16 @@ HEADER = ["reviewer_id", "review", "rating"]
 SMALL_READS = ChunkerSettings(part_size_bytes=100_000, read_block_bytes=64 * 1024)
 
 
-@dataclass(frozen=True)
-class Clients:
-    s3: S3Client
-    events: EventBridgeClient
-    dynamodb: DynamoDBClient
-    sqs: SQSClient
-
-
-@dataclass
-class Stack:
-    aws: Clients
-    queue_url: str
-    seen: list[dict[str, Any]] = field(default_factory=list)
+class Stack(MotoStack):
+    """The stack, with the chunker's store, ledger and publisher, and files made oversized for it."""
 
     @property
     def store(self) -> ObjectStore:
-        return ObjectStore(self.aws.s3, BUCKET)
-
-    @property
-    def ledger(self) -> FileLedger:
-        return FileLedger(self.aws.dynamodb, TABLE)
+        return ObjectStore(self.aws.s3, self.bucket)
 
     @property
     def publisher(self) -> EventPublisher:
-        return EventPublisher(self.aws.events, BUS, "chunker")
-
-    def details(self, detail_type: str) -> list[dict[str, Any]]:
-        while messages := self.aws.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            for message in messages:
-                self.seen.append(json.loads(message["Body"]))
-                self.aws.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return [event["detail"] for event in self.seen if event.get("detail-type") == detail_type]
+        return EventPublisher(self.aws.events, self.bus, "chunker")
 
     def oversized(self, key: str, body: bytes, detected: DetectedFormat = CSV) -> FileOversized:
         """Upload `body` under raw/, record it in the ledger as the validator would, and say it is too big."""
@@ -143,72 +104,16 @@ class Stack:
     def read(self, key: str) -> bytes:
         return self.store.read_bytes(key)
 
-    def record(self, file_id: str) -> FileRecord:
-        stored = self.ledger.get(file_id)
-        assert stored is not None
-        return stored
-
 
 @pytest.fixture(scope="module")
-def module_stack() -> Iterator[Stack]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "REVIEWS_BUCKET": BUCKET,
-            "REVIEWS_EVENT_BUS": BUS,
-            "REVIEWS_LEDGER_TABLE": TABLE,
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("REVIEWS_AWS_ENDPOINT_URL", raising=False)
-        resources_for.cache_clear()
-        with mock_aws():
-            aws = Clients(
-                s3=boto3.client("s3", region_name=REGION),
-                events=boto3.client("events", region_name=REGION),
-                dynamodb=boto3.client("dynamodb", region_name=REGION),
-                sqs=boto3.client("sqs", region_name=REGION),
-            )
-            aws.s3.create_bucket(Bucket=BUCKET)
-            aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-            aws.events.create_event_bus(Name=BUS)
-            queue_url = aws.sqs.create_queue(QueueName="everything-published")["QueueUrl"]
-            queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            aws.events.put_rule(
-                Name="everything", EventBusName=BUS, EventPattern=json.dumps({"detail-type": sorted(DETAIL_BY_TYPE)})
-            )
-            aws.events.put_targets(Rule="everything", EventBusName=BUS, Targets=[{"Id": "seen", "Arn": queue_arn}])
-            yield Stack(aws=aws, queue_url=queue_url)
-        resources_for.cache_clear()
+def stack_type() -> type[MotoStack]:
+    return Stack
 
 
 @pytest.fixture
-def stack(module_stack: Stack) -> Stack:
+def stack(pipeline: Stack) -> Stack:
     """The module's stack with an empty bucket (no open uploads either), a new ledger and a drained queue."""
-    aws = module_stack.aws
-    for key, upload_id in module_stack.open_uploads():
-        aws.s3.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id)
-    listing = aws.s3.list_object_versions(Bucket=BUCKET)
-    for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]:
-        aws.s3.delete_object(Bucket=BUCKET, Key=item["Key"], VersionId=item["VersionId"])
-    if TABLE in aws.dynamodb.list_tables()["TableNames"]:
-        aws.dynamodb.delete_table(TableName=TABLE)
-    aws.dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    module_stack.details("")
-    module_stack.seen.clear()
-    return module_stack
+    return pipeline
 
 
 # -- real review files ----------------------------------------------------------------------------
@@ -525,7 +430,7 @@ class WatchedLedger(FileLedger):
     """The real ledger, noting what the bucket held when the part count was set."""
 
     def __init__(self, stack: Stack) -> None:
-        super().__init__(stack.aws.dynamodb, TABLE)
+        super().__init__(stack.aws.dynamodb, stack.table)
         self.stack = stack
         self.visible_when_counted: list[str] | None = None
         self.uploads_when_counted: int | None = None
@@ -667,20 +572,6 @@ def test_uploads_left_open_by_a_crashed_attempt_are_aborted(stack: Stack, multil
     assert stale_key not in stack.chunk_keys()
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "chunker"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:chunker"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/chunker"
-    log_stream_name: str = "2026/11/27/[$LATEST]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 600_000
-
-
 def test_a_redelivered_file_oversized_gives_one_set_of_parts(
     stack: Stack, multiline_csv: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -691,7 +582,7 @@ def test_a_redelivered_file_oversized_gives_one_set_of_parts(
     event["detail"] = oversized.model_dump(mode="json")
 
     # When it arrives twice
-    context = cast(LambdaContext, FakeLambdaContext())
+    context = lambda_context("chunker", 1024, 600_000)
     first = lambda_handler(sqs_wrapped(event, "chunker-queue", str(uuid.uuid4())), context)
     second = lambda_handler(sqs_wrapped(event, "chunker-queue", str(uuid.uuid4())), context)
 

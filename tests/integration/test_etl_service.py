@@ -10,42 +10,28 @@ import copy
 import io
 import json
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass
+from typing import Any
 
-import boto3
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
 from services.etl.app import lambda_handler
 from services.etl.transform import EMPTY_AFTER_CLEANING, NEUTRAL_DROPPED_FOR_BINARY, etl_arrow_schema
 from shared import layout
 from shared.canonical import canonical_arrow_schema
-from shared.events import DETAIL_BY_TYPE, Dataset, EtlCompleted, FileRejected
-from shared.ledger import FileLedger, FileRecord
-from shared.resources import resources_for
+from shared.events import Dataset, EtlCompleted, FileRejected
+from shared.ledger import FileRecord
 from shared.samples import sample_event, sqs_wrapped
 from tests.data_paths import SHARED_DATA
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
+from tests.integration.conftest import BUCKET, MotoStack, lambda_context
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
-REGION = "us-east-1"
-BUCKET = "amazon-reviews-nlp-123456789012-pipeline"
-BUS = "amazon-reviews-nlp-bus"
-TABLE = "amazon-reviews-nlp-ledger"
 GIFT_CARD = SHARED_DATA / "aws-pds-us-gift-card-sample" / "amazon_reviews_us_Gift_Card_v1_00.tsv"
 GIFT_CARD_ROWS = 1452
 # One review of the file is "=)" in title and body: nothing is left of it after cleaning.
@@ -53,123 +39,28 @@ GIFT_CARD_EMPTY_AFTER_CLEANING = 1
 GIFT_CARD_THREE_STARS = 33
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "etl"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:etl"
-    memory_limit_in_mb: int = 2048
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/etl"
-    log_stream_name: str = "2026/11/27/[$LATEST]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
-@dataclass(frozen=True)
-class AwsClients:
-    s3: S3Client
-    events: EventBridgeClient
-    dynamodb: DynamoDBClient
-    sqs: SQSClient
-
-
-@dataclass
-class Pipeline:
-    aws: AwsClients
-    queue_url: str
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ledger(self) -> FileLedger:
-        return FileLedger(self.aws.dynamodb, TABLE)
-
-    def published(self) -> list[dict[str, Any]]:
-        while True:
-            messages = self.aws.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return self.seen
-            for message in messages:
-                event = json.loads(message["Body"])
-                # moto (5.2) leaves `account` out of the events its rules deliver; AWS always sends it.
-                event.setdefault("account", "123456789012")
-                self.seen.append(event)
-                self.aws.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-    def details(self, detail_type: str) -> list[dict[str, Any]]:
-        return [event["detail"] for event in self.published() if event["detail-type"] == detail_type]
+class Pipeline(MotoStack):
+    """The stack, able to read what the ETL wrote."""
 
     def versions(self, key: str) -> int:
-        listing = self.aws.s3.list_object_versions(Bucket=BUCKET, Prefix=key)
+        listing = self.aws.s3.list_object_versions(Bucket=self.bucket, Prefix=key)
         return len([item for item in listing.get("Versions", []) if item["Key"] == key])
 
     def read_parquet(self, key: str) -> pa.Table:
-        return pq.read_table(io.BytesIO(self.aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
-
-    def record(self, file_id: str) -> FileRecord:
-        stored = self.ledger.get(file_id)
-        assert stored is not None
-        return stored
+        return pq.read_table(io.BytesIO(self.aws.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()))
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Pipeline]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_DEFAULT_REGION": REGION,
-            "REVIEWS_BUCKET": BUCKET,
-            "REVIEWS_EVENT_BUS": BUS,
-            "REVIEWS_LEDGER_TABLE": TABLE,
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("REVIEWS_AWS_ENDPOINT_URL", raising=False)
-        resources_for.cache_clear()
-        with mock_aws():
-            aws = AwsClients(
-                s3=boto3.client("s3", region_name=REGION),
-                events=boto3.client("events", region_name=REGION),
-                dynamodb=boto3.client("dynamodb", region_name=REGION),
-                sqs=boto3.client("sqs", region_name=REGION),
-            )
-            aws.s3.create_bucket(Bucket=BUCKET)
-            aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-            aws.events.create_event_bus(Name=BUS)
-            queue_url = aws.sqs.create_queue(QueueName="everything-published")["QueueUrl"]
-            queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            aws.events.put_rule(
-                Name="everything", EventBusName=BUS, EventPattern=json.dumps({"detail-type": sorted(DETAIL_BY_TYPE)})
-            )
-            aws.events.put_targets(Rule="everything", EventBusName=BUS, Targets=[{"Id": "seen", "Arn": queue_arn}])
-            yield Pipeline(aws=aws, queue_url=queue_url)
-        resources_for.cache_clear()
+def stack_type() -> type[MotoStack]:
+    return Pipeline
 
 
 @pytest.fixture
-def pipeline(stack: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    """The module's stack with an empty bucket, a new ledger table, a drained queue and default ETL settings."""
+def pipeline(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """The emptied stack, with default ETL settings."""
     for name in ("REMOVE_STOP_WORDS", "LABEL_TARGET", "COMBINE_TITLE"):
         monkeypatch.delenv(f"REVIEWS_ETL_{name}", raising=False)
-    s3, dynamodb = stack.aws.s3, stack.aws.dynamodb
-    listing = s3.list_object_versions(Bucket=BUCKET)
-    for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]:
-        s3.delete_object(Bucket=BUCKET, Key=item["Key"], VersionId=item["VersionId"])
-    if TABLE in dynamodb.list_tables()["TableNames"]:
-        dynamodb.delete_table(TableName=TABLE)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    stack.published()
-    stack.seen.clear()
-    return stack
+    return pipeline
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +155,7 @@ def file_validated(processed: ProcessedFile) -> dict[str, Any]:
 
 def run_etl(event: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
     wrapped = sqs_wrapped(event, "etl-queue", message_id or str(uuid.uuid4()))
-    result: dict[str, Any] = lambda_handler(wrapped, cast(LambdaContext, FakeLambdaContext()))
+    result: dict[str, Any] = lambda_handler(wrapped, lambda_context("etl", 2048, 300_000))
     return result
 
 

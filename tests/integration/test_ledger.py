@@ -4,88 +4,40 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from shared.ledger import BarrierState, FileLedger, FileRecord, file_id_for
+from shared.ledger import BarrierState, FileLedger, FileRecord, create_ledger_table, file_id_for
+from tests.integration.conftest import BUCKET, REGION, AwsClients, lambda_context
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-REGION = "us-east-1"
-BUCKET = "amazon-reviews-nlp-123456789012-pipeline"
-
-
-@dataclass
-class FakeLambdaContext:
-    """What Powertools reads from a Lambda context."""
-
-    function_name: str = "validator"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:validator"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/validator"
-    log_stream_name: str = "2026/11/27/[$LATEST]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def lambda_context() -> LambdaContext:
-    return cast(LambdaContext, FakeLambdaContext())
 
 
 def new_client() -> DynamoDBClient:
     return boto3.client("dynamodb", region_name=REGION)
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[DynamoDBClient]:
-    """One in-process AWS for the module (starting it is the slow part); each test gets its own table."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
-            patch.setenv(name, value)
-        with mock_aws():
-            yield new_client()
-
-
 @pytest.fixture
-def table(aws: DynamoDBClient) -> str:
+def table(aws: AwsClients) -> str:
+    """A new ledger table of its own for each test, in the module's in-process AWS."""
     name = f"reviews-ledger-{uuid.uuid4().hex[:12]}"
-    aws.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_ledger_table(aws.dynamodb, name)
     return name
 
 
 @pytest.fixture
-def ledger(aws: DynamoDBClient, table: str, monkeypatch: pytest.MonkeyPatch) -> FileLedger:
-    return FileLedger(aws, table)
+def ledger(aws: AwsClients, table: str) -> FileLedger:
+    return FileLedger(aws.dynamodb, table)
 
 
-def test_a_record_with_float_timestamps_can_be_registered_and_updated(aws: DynamoDBClient, table: str) -> None:
-    ledger = FileLedger(aws, table)
+def test_a_record_with_float_timestamps_can_be_registered_and_updated(aws: AwsClients, table: str) -> None:
+    ledger = FileLedger(aws.dynamodb, table)
     first = record()
 
     assert ledger.register(first) is True

@@ -4,42 +4,31 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from shared import layout
 from shared.storage import ObjectStore
 from tests.data_paths import SHARED_DATA
+from tests.integration.conftest import AwsClients
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-REGION = "us-east-1"
 GIFT_CARD = SHARED_DATA / "aws-pds-us-gift-card-sample" / "amazon_reviews_us_Gift_Card_v1_00.tsv"
 RAW_KEY = "raw/train/amazon_reviews_us_Gift_Card_v1_00.tsv"
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[S3Client]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
-            patch.setenv(name, value)
-        with mock_aws():
-            yield boto3.client("s3", region_name=REGION)
+def s3(aws: AwsClients) -> S3Client:
+    return aws.s3
 
 
 @pytest.fixture
 def store(s3: S3Client) -> ObjectStore:
+    """A new versioned bucket of its own for each test, in the module's in-process AWS."""
     bucket = f"pipeline-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

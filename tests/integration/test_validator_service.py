@@ -10,78 +10,29 @@ import copy
 import io
 import json
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
 from services.validator.app import lambda_handler, receiver_handler
 from shared import layout
 from shared.canonical import canonical_arrow_schema
-from shared.events import DETAIL_BY_TYPE, FileReceived, FileValidated
-from shared.ledger import FileLedger, FileRecord, file_id_for
-from shared.resources import resources_for
+from shared.events import FileReceived, FileValidated
+from shared.ledger import file_id_for
 from shared.samples import sample_event, sample_s3_object_created, sqs_wrapped
 from tests.data_paths import SHARED_DATA
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
+from tests.integration.conftest import MotoStack, lambda_context
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
-REGION = "us-east-1"
 GIFT_CARD = SHARED_DATA / "aws-pds-us-gift-card-sample" / "amazon_reviews_us_Gift_Card_v1_00.tsv"
 GIFT_CARD_KEY = "raw/train/amazon_reviews_us_Gift_Card_v1_00.tsv"
+OTHER_BUCKET = "someone-elses-bucket"
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "validator"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:validator"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/validator"
-    log_stream_name: str = "2026/11/27/[$LATEST]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def lambda_context() -> LambdaContext:
-    return cast(LambdaContext, FakeLambdaContext())
-
-
-@dataclass(frozen=True)
-class AwsClients:
-    s3: S3Client
-    events: EventBridgeClient
-    dynamodb: DynamoDBClient
-    sqs: SQSClient
-
-
-@dataclass
-class Pipeline:
-    """One stack's resources, and helpers to drive its handlers and watch its bus."""
-
-    aws: AwsClients
-    bucket: str
-    bus: str
-    table: str
-    queue_url: str
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ledger(self) -> FileLedger:
-        return FileLedger(self.aws.dynamodb, self.table)
+class Pipeline(MotoStack):
+    """The stack, able to upload a file as S3 would announce it."""
 
     def upload(self, key: str, body: bytes) -> dict[str, Any]:
         """Put an object and return the S3 "Object Created" event S3 would send for it."""
@@ -95,34 +46,10 @@ class Pipeline:
         )
         return event
 
-    def published(self) -> list[dict[str, Any]]:
-        """Every event published on the bus so far (the queue is drained into `seen`)."""
-        while True:
-            messages = self.aws.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return self.seen
-            for message in messages:
-                event = json.loads(message["Body"])
-                # moto (5.2) leaves `account` out of the events its rules deliver; AWS always sends it,
-                # and the Powertools envelope requires it.
-                event.setdefault("account", "123456789012")
-                self.seen.append(event)
-                self.aws.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def details(self, detail_type: str) -> list[dict[str, Any]]:
-        return [event["detail"] for event in self.published() if event["detail-type"] == detail_type]
-
-    def object_versions(self, bucket: str | None = None) -> list[tuple[str, str, bool]]:
-        """(key, version id, is delete marker) of everything ever written to the bucket."""
-        listing = self.aws.s3.list_object_versions(Bucket=bucket or self.bucket)
-        versions = [(item["Key"], item["VersionId"], False) for item in listing.get("Versions", [])]
-        markers = [(item["Key"], item["VersionId"], True) for item in listing.get("DeleteMarkers", [])]
-        return sorted(versions + markers)
-
-    def record(self, file_id: str) -> FileRecord:
-        stored = self.ledger.get(file_id)
-        assert stored is not None, f"{file_id} is not in the ledger"
-        return stored
+@pytest.fixture(scope="module")
+def stack_type() -> type[MotoStack]:
+    return Pipeline
 
 
 def file_received_event(detail: dict[str, Any]) -> dict[str, Any]:
@@ -155,88 +82,6 @@ def batch(*bodies: str) -> dict[str, Any]:
     return {"Records": records}
 
 
-BUCKET = "amazon-reviews-nlp-123456789012-pipeline"
-OTHER_BUCKET = "someone-elses-bucket"
-BUS = "amazon-reviews-nlp-bus"
-TABLE = "amazon-reviews-nlp-ledger"
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Pipeline]:
-    """One in-process AWS and one stack for the module: the handlers' boto3 clients are built once.
-
-    Building the five clients the handlers use costs ~0.3 s, so the stack keeps its names and each
-    test starts from an emptied bucket, a new ledger table and a drained queue instead.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "REVIEWS_BUCKET": BUCKET,
-            "REVIEWS_EVENT_BUS": BUS,
-            "REVIEWS_LEDGER_TABLE": TABLE,
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("REVIEWS_AWS_ENDPOINT_URL", raising=False)
-        resources_for.cache_clear()
-        with mock_aws():
-            aws = AwsClients(
-                s3=boto3.client("s3", region_name=REGION),
-                events=boto3.client("events", region_name=REGION),
-                dynamodb=boto3.client("dynamodb", region_name=REGION),
-                sqs=boto3.client("sqs", region_name=REGION),
-            )
-            aws.s3.create_bucket(Bucket=BUCKET)
-            aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-            aws.events.create_event_bus(Name=BUS)
-            queue_url = aws.sqs.create_queue(QueueName="everything-published")["QueueUrl"]
-            queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            aws.events.put_rule(
-                Name="everything", EventBusName=BUS, EventPattern=json.dumps({"detail-type": sorted(DETAIL_BY_TYPE)})
-            )
-            aws.events.put_targets(Rule="everything", EventBusName=BUS, Targets=[{"Id": "seen", "Arn": queue_arn}])
-            yield Pipeline(aws=aws, bucket=BUCKET, bus=BUS, table=TABLE, queue_url=queue_url)
-        resources_for.cache_clear()
-
-
-def _empty_bucket(s3: S3Client, bucket: str) -> None:
-    listing = s3.list_object_versions(Bucket=bucket)
-    for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]:
-        s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
-
-
-@pytest.fixture
-def unpatched_pipeline(stack: Pipeline) -> Pipeline:
-    aws = stack.aws
-    _empty_bucket(aws.s3, BUCKET)
-    if OTHER_BUCKET in [bucket["Name"] for bucket in aws.s3.list_buckets()["Buckets"]]:
-        _empty_bucket(aws.s3, OTHER_BUCKET)
-        aws.s3.delete_bucket(Bucket=OTHER_BUCKET)
-    if TABLE in aws.dynamodb.list_tables()["TableNames"]:
-        aws.dynamodb.delete_table(TableName=TABLE)
-    aws.dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    stack.published()
-    stack.seen.clear()
-    return stack
-
-
-@pytest.fixture
-def pipeline(unpatched_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    return unpatched_pipeline
-
-
 @pytest.fixture(scope="module")
 def gift_card() -> bytes:
     return GIFT_CARD.read_bytes()
@@ -253,10 +98,8 @@ def received_gift_card(pipeline: Pipeline, gift_card: bytes) -> dict[str, Any]:
 # -- the receiver -------------------------------------------------------------------------------
 
 
-def test_receiver_accepts_a_real_upload_with_the_ledger_as_written(
-    unpatched_pipeline: Pipeline, gift_card: bytes
-) -> None:
-    notification = unpatched_pipeline.upload(GIFT_CARD_KEY, gift_card)
+def test_receiver_accepts_a_real_upload_with_the_ledger_as_written(pipeline: Pipeline, gift_card: bytes) -> None:
+    notification = pipeline.upload(GIFT_CARD_KEY, gift_card)
 
     assert receive(notification) == {"batchItemFailures": []}
 
