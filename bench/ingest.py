@@ -272,7 +272,7 @@ def chunker_against_moto(inputs: BenchInputs) -> list[Figure]:
 
     from services.chunker.splitting import split_file
     from shared.events import FileOversized
-    from shared.ledger import FileLedger, FileRecord, file_id_for
+    from shared.ledger import FileLedger, FileRecord, create_ledger_table, file_id_for
     from shared.publisher import EventPublisher
     from shared.storage import ObjectStore
 
@@ -289,15 +289,7 @@ def chunker_against_moto(inputs: BenchInputs) -> list[Figure]:
         events = boto3.client("events", region_name="us-east-1")
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb, table)
         events.create_event_bus(Name="bench-bus")
         with inputs.small.open("rb") as body:
             version_id = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
