@@ -49,40 +49,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from corpus import english_etl_table  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ENGLISH_FILES = (
-    "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv",
-    "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv",
-    "marc-en-nannyml-reference/amazon_reviews_reference.csv",
-    "mcauley-category-samples-keithgalli/category__Books_small.json",
-    "mcauley-category-samples-keithgalli/category__Clothing_small.json",
-    "mcauley-category-samples-keithgalli/category__Electronics_small.json",
-    "mcauley-category-samples-keithgalli/category__Grocery_small.json",
-    "mcauley-category-samples-keithgalli/category__Patio_small.json",
-    "mcauley-category-samples-keithgalli/sentiment__Books_small_10000.json",
-    "mcauley2018-all-beauty-5core/All_Beauty_5.json",
-    "mcauley2018-amazon-fashion-5core/AMAZON_FASHION_5.json",
-    "amazon-alexa/amazon_alexa.tsv",
-    "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv",
-    "fine-food-reviews-first1000/Reviews.csv",
-    "uci-sentiment-amazon-cells/amazon_cells_labelled.txt",
-)
 SOURCE_KEY = "raw/inference/bench.csv"
-
-
-def etl_table() -> pa.Table:
-    """Every English file as the ETL writes it."""
-    from services.etl.transform import EtlSettings, transform_table
-    from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
-
-    tables = []
-    for name in ENGLISH_FILES:
-        verdict = examine_file(InMemoryBytes((DATA / name).read_bytes()), dataset="train", limits=ValidatorSettings())
-        if isinstance(verdict, Accepted):
-            tables.append(transform_table(verdict.rows.table, EtlSettings())[0])
-    return pa.concat_tables(tables)
 
 
 def etl_parquet(table: pa.Table, rows: int) -> tuple[bytes, int]:
@@ -158,7 +128,7 @@ def main() -> None:
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
-    table = etl_table()
+    table, _ = english_etl_table()
     settings = TrainerSettings()
     reviews, _ = prepare_reviews(table, settings.label_target)
     train_rows, _ = stratified_split(reviews.texts, reviews.labels, settings.test_fraction, settings.split_seed)

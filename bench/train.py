@@ -42,28 +42,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from corpus import english_etl_table  # noqa: E402
 
-DATA = Path("/work/shared/data")
 SYSTEMS = ("amazon-reviews-nlp", "tfidf-logreg", "fasttext")
-# English files with star ratings (or labels the validator maps to stars); the Spanish MARC file is left out.
-ENGLISH_FILES = (
-    "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv",
-    "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv",
-    "marc-en-nannyml-reference/amazon_reviews_reference.csv",
-    "mcauley-category-samples-keithgalli/category__Books_small.json",
-    "mcauley-category-samples-keithgalli/category__Clothing_small.json",
-    "mcauley-category-samples-keithgalli/category__Electronics_small.json",
-    "mcauley-category-samples-keithgalli/category__Grocery_small.json",
-    "mcauley-category-samples-keithgalli/category__Patio_small.json",
-    "mcauley-category-samples-keithgalli/sentiment__Books_small_10000.json",
-    "mcauley2018-all-beauty-5core/All_Beauty_5.json",
-    "mcauley2018-amazon-fashion-5core/AMAZON_FASHION_5.json",
-    "amazon-alexa/amazon_alexa.tsv",
-    "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv",
-    "fine-food-reviews-first1000/Reviews.csv",
-    "amazon-polarity-train-first5000/amazon_reviews.csv",
-    "uci-sentiment-amazon-cells/amazon_cells_labelled.txt",
-)
 
 Figure = dict[str, Any]
 
@@ -78,25 +59,10 @@ def peak_rss_mb() -> float:
 # -- the data, through the pipeline's own reading ----------------------------------------------------
 
 
-def etl_table() -> tuple[pa.Table, list[str]]:
-    """Every English file as the ETL writes it; also the files the validator refused, with why."""
-    from services.etl.transform import EtlSettings, transform_table
-    from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
-
-    tables, refused = [], []
-    for name in ENGLISH_FILES:
-        verdict = examine_file(InMemoryBytes((DATA / name).read_bytes()), dataset="train", limits=ValidatorSettings())
-        if isinstance(verdict, Accepted):
-            tables.append(transform_table(verdict.rows.table, EtlSettings())[0])
-        else:
-            refused.append(f"{name}: {getattr(verdict, 'rejection', verdict)}")
-    return pa.concat_tables(tables), refused
-
-
 def write_split(folder: Path, target: str) -> dict[str, Any]:
     from services.trainer.training import TrainerSettings, prepare_reviews, stratified_split
 
-    table, refused = etl_table()
+    table, refused = english_etl_table()
     settings = TrainerSettings(label_target=target)
     reviews, preparation = prepare_reviews(table, target)
     train, test = stratified_split(reviews.texts, reviews.labels, settings.test_fraction, settings.split_seed)
