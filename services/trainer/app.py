@@ -3,6 +3,11 @@
 Training runs once per trigger root file (Powertools idempotency on `root_file_id`): a redelivered
 event returns the first result. Events for inference files, or for parts before the last, are
 acknowledged and ignored.
+
+Triggers are coalesced: every training reads the whole etl/train/ corpus, so a root file whose ETL
+was complete when a training read the corpus is marked `covered by vX.Y` once that training
+succeeds, and its own trigger, still queued behind it, trains nothing more. Twenty files dropped
+at once train a handful of times, not twenty.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared import layout
 from shared.consumer import consume_events, route_detail
 from shared.events import EtlCompleted
 from shared.observability import observability_for
-from shared.resources import current_resources
+from shared.resources import PipelineResources, current_resources
 
 from .service import TrainingRequest, train_version
 from .training import TrainerSettings
@@ -34,6 +40,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
     @resources.ledger.once_per_version("trainer", "root_file_id", context)
     def train_once(detail: EtlCompleted) -> dict[str, Any]:
+        covered = _training_status(resources, detail.root_file_id)
+        if covered.startswith(COVERED_BY):
+            logger.info("training skipped: a later training already read this file", root_file_id=detail.root_file_id)
+            return {"skipped": covered}
+        # Listed before the corpus is read: only files complete by then are surely inside this training.
+        ready = _roots_with_complete_etl(resources)
         resources.ledger.set_stage_status(detail.root_file_id, "training", "running")
         trained = train_version(
             resources.store,
@@ -43,6 +55,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         publisher.publish(trained)
         resources.ledger.set_stage_status(detail.root_file_id, "training", "completed")
+        for root in ready:
+            if root != detail.root_file_id and not _training_status(resources, root):
+                resources.ledger.set_stage_status(root, "training", f"{COVERED_BY}{trained.version}")
         logger.info(
             "model trained",
             version=trained.version,
@@ -59,3 +74,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
     routes = {EtlCompleted.detail_type: route_detail(EtlCompleted, on_etl_completed)}
     return dict(consume_events(event, context, routes, logger))
+
+
+COVERED_BY = "covered by "
+
+
+def _training_status(resources: PipelineResources, root_file_id: str) -> str:
+    record = resources.ledger.get(root_file_id)
+    return record.stages.get("training", "") if record else ""
+
+
+def _roots_with_complete_etl(resources: PipelineResources) -> list[str]:
+    """Training root files whose every part is in etl/train/ (the ETL barrier completed for them)."""
+    prefix = layout.etl_prefix("train")
+    roots = {key[len(prefix) :].split("/", 1)[0] for key in resources.store.keys(prefix)}
+    complete = []
+    for root in sorted(roots):
+        record = resources.ledger.get(root)
+        if record is not None and record.counters.get("etl_complete"):
+            complete.append(root)
+    return complete

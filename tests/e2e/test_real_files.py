@@ -72,3 +72,9 @@ def test_every_real_file_settles_with_its_rows_accounted_for(tmp_path: Path) -> 
             assert report["check"] == check
             assert str(words) in report["reason"]
     assert not any(summary["dlq"].values())
+    # Training triggers are coalesced: each training reads the whole corpus, so files it read need no
+    # training of their own.
+    accepted = sum(1 for expected in REVIEW_FILES.values() if expected[0] == ACCEPT)
+    versions = json.loads((tmp_path / "out" / "models" / "index.json").read_text())["versions"]
+    assert 1 <= len(versions) < accepted
+    assert summary["model"]["metrics"]["macro_f1"] > 0.5

@@ -146,6 +146,25 @@ def test_other_etl_events_do_not_train(stack: MotoStack) -> None:
     assert list(store(stack).keys("models/")) == []
 
 
+def test_a_trigger_whose_file_a_later_training_already_read_trains_nothing_more(stack: MotoStack) -> None:
+    # Given two root files whose ETL completed before any training ran (their triggers queued)
+    first, second = halves()
+    roots = [put_etl_root(stack, table) for table in (first, second)]
+    for root in roots:
+        stack.ledger.set_parts_expected(root, "etl", 1)
+        assert stack.ledger.record_part_done(root, "etl", 0).completed_now
+
+    # When both triggers are handled one after the other
+    assert run_trainer(etl_completed(roots[0])) == {"batchItemFailures": []}
+    assert run_trainer(etl_completed(roots[1])) == {"batchItemFailures": []}
+
+    # Then one training covered both files
+    (trained,) = stack.details("ModelTrained")
+    assert trained["trigger_root_file_id"] == roots[0]
+    assert stack.record(roots[0]).stages["training"] == "completed"
+    assert stack.record(roots[1]).stages["training"] == f"covered by {trained['version']}"
+
+
 def test_a_retraining_below_the_floor_is_kept_but_not_promoted(
     stack: MotoStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
