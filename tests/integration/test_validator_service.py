@@ -287,6 +287,27 @@ def test_an_empty_file_is_moved_to_errors_with_a_report_beside_it(pipeline: Pipe
     assert pipeline.details("FileValidated") == []
 
 
+def test_a_corrected_reupload_of_a_rejected_file_is_processed_afresh(pipeline: Pipeline, gift_card: bytes) -> None:
+    # Given a file rejected (empty) under a key
+    receive(pipeline.upload(GIFT_CARD_KEY, b""))
+    (first,) = [event for event in pipeline.published() if event["detail-type"] == "FileReceived"]
+    assert validate(first) == {"batchItemFailures": []}
+    (rejected,) = pipeline.details("FileRejected")
+
+    # When the corrected file is uploaded under the same key and announced
+    receive(pipeline.upload(GIFT_CARD_KEY, gift_card))
+    second = [event for event in pipeline.published() if event["detail-type"] == "FileReceived"][-1]
+    assert validate(second) == {"batchItemFailures": []}
+
+    # Then the new version is a new file, validated, and the rejected one keeps its outcome
+    (validated,) = pipeline.details("FileValidated")
+    assert validated["file_id"] != rejected["file_id"]
+    assert validated["rows_in"] == 1452
+    assert pipeline.record(rejected["file_id"]).status == "rejected"
+    assert pipeline.record(validated["file_id"]).status == "validated"
+    assert pipeline.aws.s3.get_object(Bucket=pipeline.bucket, Key=GIFT_CARD_KEY)["Body"].read() == gift_card
+
+
 def test_bad_messages_fail_alone_and_the_rest_of_the_batch_succeeds(pipeline: Pipeline, gift_card: bytes) -> None:
     # Given a batch with a body that is not JSON, a valid FileReceived, a FileReceived with a negative
     # size, an event this service does not consume, and JSON that is not an object
