@@ -10,17 +10,21 @@ import copy
 import io
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from services.validator.app import lambda_handler, receiver_handler
 from shared import layout
 from shared.canonical import canonical_arrow_schema
 from shared.events import FileReceived, FileValidated
 from shared.ledger import file_id_for
+from shared.resources import resources_for
 from shared.samples import sample_event, sample_s3_object_created, sqs_wrapped
+from shared.settings import PipelineSettings
 from tests.data_paths import SHARED_DATA
 from tests.integration.conftest import MotoStack, lambda_context
 
@@ -306,6 +310,47 @@ def test_a_corrected_reupload_of_a_rejected_file_is_processed_afresh(pipeline: P
     assert pipeline.record(rejected["file_id"]).status == "rejected"
     assert pipeline.record(validated["file_id"]).status == "validated"
     assert pipeline.aws.s3.get_object(Bucket=pipeline.bucket, Key=GIFT_CARD_KEY)["Body"].read() == gift_card
+
+
+class _ErrorBody:
+    """The raw body of an S3 error answer, as botocore reads it."""
+
+    def __init__(self, code: str) -> None:
+        self._body = f"<Error><Code>{code}</Code><Message>injected by the test</Message></Error>".encode()
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def test_throttling_and_server_errors_from_s3_are_retried_and_the_file_still_validates(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    # Given the handler's own S3 client answering its next reads with throttling and 500s
+    received = received_gift_card(pipeline, gift_card)
+    s3 = resources_for(PipelineSettings()).clients.s3  # the handler's own client: settings from the environment
+    faults = [(503, "SlowDown"), (500, "InternalError"), (503, "SlowDown")]
+    injected: list[int] = []
+
+    # Typed Any: a before-send hook that returns a response short-circuits the request.
+    def inject(request: Any, **_: Any) -> Any:
+        if len(injected) == len(faults):
+            return None
+        status, code = faults[len(injected)]
+        injected.append(status)
+        return AWSResponse(request.url, status, HTTPHeaders(), _ErrorBody(code))
+
+    s3.meta.events.register("before-send.s3.GetObject", inject)
+    try:
+        # When the file is validated
+        result = validate(received)
+    finally:
+        s3.meta.events.unregister("before-send.s3.GetObject", inject)
+
+    # Then every fault was met, retried with backoff, and the file validated once
+    assert injected == [503, 500, 503]
+    assert result == {"batchItemFailures": []}
+    (validated,) = pipeline.details("FileValidated")
+    assert validated["rows_in"] == 1452
 
 
 def test_bad_messages_fail_alone_and_the_rest_of_the_batch_succeeds(pipeline: Pipeline, gift_card: bytes) -> None:
