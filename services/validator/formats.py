@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from shared.events import DetectedFormat
 from shared.rejection import Rejection
+from shared.storage import SeekableReader
 
 ContainerFormat = Literal["csv", "tsv", "jsonl", "parquet"]
 Compression = Literal["none", "gzip"]
@@ -242,28 +243,13 @@ def parquet_footer_length(tail: bytes) -> int:
     return needed
 
 
-class _TailOfFile(io.RawIOBase):
+class _TailOfFile(SeekableReader):
     """The last bytes of an object, presented as the whole object (zeros before them), for Parquet's footer."""
 
     def __init__(self, tail: bytes, size: int) -> None:
+        super().__init__(size, "the Parquet footer")
         self._tail = tail
-        self._size = size
         self._tail_start = size - len(tail)
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = base + offset
-        return self._position
 
     def readinto(self, buffer: Any) -> int:
         # Arrow reads a fixed-size tail speculatively; bytes before the footer are not used, so zeros do.
