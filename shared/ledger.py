@@ -122,12 +122,14 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
+def to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    """Plain values → DynamoDB attribute values (for services keeping their own items in the ledger table)."""
     return {name: _serializer.serialize(_storable(value)) for name, value in values.items()}
 
 
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values → plain values (ints and floats, not Decimals)."""
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
 
 
 def _plain(value: Any) -> Any:
@@ -150,7 +152,7 @@ class FileLedger:
 
     def register(self, record: FileRecord) -> bool:
         """Add a file's record unless one exists; True when this call created it."""
-        item = _to_item({"pk": f"FILE#{record.file_id}", "sk": _META, **record.model_dump()})
+        item = to_item({"pk": f"FILE#{record.file_id}", "sk": _META, **record.model_dump()})
         try:
             self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
@@ -161,11 +163,11 @@ class FileLedger:
 
     def get(self, file_id: str) -> FileRecord | None:
         response = self._client.get_item(
-            TableName=self._table, Key=_to_item({"pk": f"FILE#{file_id}", "sk": _META}), ConsistentRead=True
+            TableName=self._table, Key=to_item({"pk": f"FILE#{file_id}", "sk": _META}), ConsistentRead=True
         )
         if "Item" not in response:
             return None
-        return FileRecord.model_validate(_plain(_from_item(response["Item"])))
+        return FileRecord.model_validate(from_item(response["Item"]))
 
     def update(self, file_id: str, **fields: Any) -> None:
         """Set top-level fields of a record (status, stage, reason, keys, …)."""
@@ -174,22 +176,22 @@ class FileLedger:
         values = {f":v{i}": value for i, value in enumerate(fields.values())}
         self._client.update_item(
             TableName=self._table,
-            Key=_to_item({"pk": f"FILE#{file_id}", "sk": _META}),
+            Key=to_item({"pk": f"FILE#{file_id}", "sk": _META}),
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_to_item(values),
+            ExpressionAttributeValues=to_item(values),
         )
 
     def set_stage_status(self, file_id: str, stage: str, status: str) -> None:
         """Record a downstream stage's status for a file (e.g. etl=completed, predictions=waiting_for_model)."""
         self._client.update_item(
             TableName=self._table,
-            Key=_to_item({"pk": f"FILE#{file_id}", "sk": _META}),
+            Key=to_item({"pk": f"FILE#{file_id}", "sk": _META}),
             UpdateExpression="SET stages.#stage = :status, updated_at = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#stage": stage},
-            ExpressionAttributeValues=_to_item({":status": status, ":now": time.time()}),
+            ExpressionAttributeValues=to_item({":status": status, ":now": time.time()}),
         )
 
     def files(self, *, roots_only: bool = False) -> Iterator[FileRecord]:
@@ -203,7 +205,7 @@ class FileLedger:
         )
         for page in pages:
             for item in page.get("Items", []):
-                record = FileRecord.model_validate(_plain(_from_item(item)))
+                record = FileRecord.model_validate(from_item(item))
                 if record.is_root or not roots_only:
                     yield record
 
@@ -220,14 +222,14 @@ class FileLedger:
     def set_parts_expected(self, root_file_id: str, stage: BarrierStage, expected: int) -> BarrierState:
         response = self._client.update_item(
             TableName=self._table,
-            Key=_to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+            Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
             UpdateExpression="SET counters.#expected = :expected",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#expected": f"{stage}_expected"},
-            ExpressionAttributeValues=_to_item({":expected": expected}),
+            ExpressionAttributeValues=to_item({":expected": expected}),
             ReturnValues="ALL_NEW",
         )
-        return self._try_complete(root_file_id, stage, _plain(_from_item(response["Attributes"])))
+        return self._try_complete(root_file_id, stage, from_item(response["Attributes"]))
 
     def record_part_done(
         self, root_file_id: str, stage: BarrierStage, part_index: int, adds: Mapping[str, int] | None = None
@@ -247,7 +249,7 @@ class FileLedger:
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": _to_item(
+                            "Item": to_item(
                                 {
                                     "pk": f"FILE#{root_file_id}",
                                     "sk": f"PART#{stage}#{part_index:05d}",
@@ -260,11 +262,11 @@ class FileLedger:
                     {
                         "Update": {
                             "TableName": self._table,
-                            "Key": _to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                            "Key": to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
                             "UpdateExpression": "ADD " + ", ".join(f"counters.#c{i} :c{i}" for i in range(len(names))),
                             "ConditionExpression": "attribute_exists(pk)",
                             "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": _to_item(values),
+                            "ExpressionAttributeValues": to_item(values),
                         }
                     },
                 ]
@@ -290,11 +292,11 @@ class FileLedger:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
                 UpdateExpression="SET counters.#complete = :one",
                 ConditionExpression="attribute_not_exists(counters.#complete)",
                 ExpressionAttributeNames={"#complete": f"{stage}_complete"},
-                ExpressionAttributeValues=_to_item({":one": 1}),
+                ExpressionAttributeValues=to_item({":one": 1}),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -14,14 +14,14 @@ shared/ledger.py owns the files' records and the barrier; these items are the pr
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from shared.events import EtlCompleted
+from shared.ledger import from_item, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,17 +31,6 @@ _META = "META"
 _PENDING = "PENDING#predictions#"
 _PREDICTED = "PREDICTED#"
 _STAGE = "predictions"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def _item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
-    return {name: _serializer.serialize(value) for name, value in values.items()}
-
-
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
 def _condition_failed(error: ClientError) -> bool:
@@ -78,13 +67,13 @@ class PredictionLedger:
         """
         response = self._client.update_item(
             TableName=self._table,
-            Key=_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+            Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
             UpdateExpression="SET pinned_model_version = if_not_exists(pinned_model_version, :version)",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=_item({":version": version}),
+            ExpressionAttributeValues=to_item({":version": version}),
             ReturnValues="ALL_NEW",
         )
-        return str(_plain(response["Attributes"])["pinned_model_version"])
+        return str(from_item(response["Attributes"])["pinned_model_version"])
 
     # -- parts waiting for a model --------------------------------------------------------------
 
@@ -92,7 +81,7 @@ class PredictionLedger:
         """Keep a part until a model is promoted (a redelivery overwrites it with the same detail)."""
         self._client.put_item(
             TableName=self._table,
-            Item=_item(
+            Item=to_item(
                 {
                     "pk": f"FILE#{detail.root_file_id}",
                     "sk": f"{_PENDING}{detail.part_index or 0:05d}",
@@ -104,17 +93,7 @@ class PredictionLedger:
 
     def parked(self, root_file_id: str) -> list[EtlCompleted]:
         """The root file's parts waiting for a model, in part order."""
-        details: list[EtlCompleted] = []
-        paginator = self._client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :pending)",
-            ExpressionAttributeValues=_item({":pk": f"FILE#{root_file_id}", ":pending": _PENDING}),
-            ConsistentRead=True,
-        )
-        for page in pages:
-            details.extend(EtlCompleted.model_validate_json(_plain(item)["detail"]) for item in page.get("Items", []))
-        return details
+        return [EtlCompleted.model_validate_json(item["detail"]) for item in self._items(root_file_id, _PENDING)]
 
     def take_lease(self, detail: EtlCompleted, seconds: int) -> bool:
         """Claim a waiting part for `seconds`; False when it is gone or another worker holds it."""
@@ -126,7 +105,7 @@ class PredictionLedger:
                 UpdateExpression="SET lease_until = :until",
                 ConditionExpression="attribute_exists(pk) AND "
                 "(attribute_not_exists(lease_until) OR lease_until < :now)",
-                ExpressionAttributeValues=_item({":until": now + seconds, ":now": now}),
+                ExpressionAttributeValues=to_item({":until": now + seconds, ":now": now}),
             )
         except ClientError as error:
             if _condition_failed(error):
@@ -139,7 +118,7 @@ class PredictionLedger:
         self._client.delete_item(TableName=self._table, Key=self._pending_key(detail))
 
     def _pending_key(self, detail: EtlCompleted) -> dict[str, AttributeValueTypeDef]:
-        return _item({"pk": f"FILE#{detail.root_file_id}", "sk": f"{_PENDING}{detail.part_index or 0:05d}"})
+        return to_item({"pk": f"FILE#{detail.root_file_id}", "sk": f"{_PENDING}{detail.part_index or 0:05d}"})
 
     def mark_predicting_if_waiting(self, root_file_id: str) -> None:
         """Move the root's status off `waiting_for_model` once its waiting parts are predicted.
@@ -150,11 +129,11 @@ class PredictionLedger:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
                 UpdateExpression="SET stages.#stage = :predicting, updated_at = :now",
                 ConditionExpression="stages.#stage = :waiting",
                 ExpressionAttributeNames={"#stage": _STAGE},
-                ExpressionAttributeValues=_item(
+                ExpressionAttributeValues=to_item(
                     {":predicting": "predicting", ":waiting": "waiting_for_model", ":now": int(time.time())}
                 ),
             )
@@ -167,7 +146,7 @@ class PredictionLedger:
     def record_output(self, root_file_id: str, output: PartOutput) -> None:
         self._client.put_item(
             TableName=self._table,
-            Item=_item(
+            Item=to_item(
                 {
                     "pk": f"FILE#{root_file_id}",
                     "sk": f"{_PREDICTED}{output.part_index:05d}",
@@ -178,14 +157,16 @@ class PredictionLedger:
 
     def outputs(self, root_file_id: str) -> list[PartOutput]:
         """Every part's output recorded for the root file, in part order."""
-        outputs: list[PartOutput] = []
-        paginator = self._client.get_paginator("query")
-        pages = paginator.paginate(
+        return [PartOutput.model_validate_json(item["output"]) for item in self._items(root_file_id, _PREDICTED)]
+
+    def _items(self, root_file_id: str, sort_key_prefix: str) -> Iterator[dict[str, Any]]:
+        """The root file's items whose sort key starts with `sort_key_prefix`, in sort-key (part) order."""
+        pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :predicted)",
-            ExpressionAttributeValues=_item({":pk": f"FILE#{root_file_id}", ":predicted": _PREDICTED}),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=to_item({":pk": f"FILE#{root_file_id}", ":prefix": sort_key_prefix}),
             ConsistentRead=True,
         )
         for page in pages:
-            outputs.extend(PartOutput.model_validate_json(_plain(item)["output"]) for item in page.get("Items", []))
-        return outputs
+            for item in page.get("Items", []):
+                yield from_item(item)
