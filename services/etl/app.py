@@ -72,14 +72,7 @@ def skip_rejected_part(detail: FileRejected, resources: PipelineResources) -> di
         logger.warning("rejection of a whole file ignored", file_id=detail.file_id)
         return {"status": "ignored"}
     finished = _finish_part(
-        PartIdentity(
-            correlation_id=detail.correlation_id,
-            file_id=detail.file_id,
-            root_file_id=detail.root_file_id,
-            dataset=detail.dataset,
-            part_index=detail.part_index,
-            part_count=detail.part_count,
-        ),
+        PartIdentity.of(detail, detail.dataset),
         resources,
         processed_key=None,
         etl_key=None,
@@ -112,7 +105,11 @@ def transform_file(detail: FileValidated, resources: PipelineResources, settings
     etl_key = layout.etl_key(detail.dataset, detail.root_file_id, detail.part_index)
     resources.store.write_bytes(etl_key, output.body, "application/vnd.apache.parquet")
     finished = _finish_part(
-        PartIdentity.of(detail), resources, processed_key=detail.processed_key, etl_key=etl_key, output=output
+        PartIdentity.of(detail, detail.dataset),
+        resources,
+        processed_key=detail.processed_key,
+        etl_key=etl_key,
+        output=output,
     )
     resources.ledger.set_stage_status(detail.file_id, "etl", "completed")
     observability.metrics.add_metric(name="EtlRowsOut", unit=MetricUnit.Count, value=output.rows_out)
@@ -142,12 +139,13 @@ class PartIdentity:
     part_count: int
 
     @classmethod
-    def of(cls, detail: FileValidated) -> PartIdentity:
+    def of(cls, detail: FileValidated | FileRejected, dataset: Dataset) -> PartIdentity:
+        """`dataset` given apart: a FileRejected may lack one, and callers check that first."""
         return cls(
             correlation_id=detail.correlation_id,
             file_id=detail.file_id,
             root_file_id=detail.root_file_id,
-            dataset=detail.dataset,
+            dataset=dataset,
             part_index=detail.part_index,
             part_count=detail.part_count,
         )
@@ -244,7 +242,7 @@ def _reject(
         # A part still counts towards its root file, with nothing in it (see skip_rejected_part); a whole
         # file's rejection is its final state and triggers nothing downstream.
         _finish_part(
-            PartIdentity.of(detail),
+            PartIdentity.of(detail, detail.dataset),
             resources,
             processed_key=detail.processed_key,
             etl_key=None,
