@@ -21,6 +21,7 @@ from shared.ledger import FileLedger, FileRecord, file_id_for
 from shared.storage import ObjectStore
 
 from .emulator import MotoServer
+from .faults import Fault, FaultProxy
 from .stack import StackInfo, client, create_stack
 from .topology import Topology, load_topology
 from .workers import WorkerPool
@@ -49,6 +50,15 @@ class RuntimeConfig(BaseModel):
         "null uses the templates' values, sized for Lambda's timeouts.",
     )
     settle_timeout_seconds: float = Field(default=900, gt=0, description="How long `run` waits for files to settle.")
+    aws_max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="Attempts per AWS call in every service (null: the services' default of 10).",
+    )
+    faults: list[Fault] = Field(
+        default_factory=list,
+        description="Faults to inject between services and the emulator (see reviews_pipeline.faults).",
+    )
     services: dict[str, dict[str, str | int | float | bool]] = Field(
         default_factory=dict,
         description="Per service settings, e.g. {validator: {max_size_bytes: 1048576}} → "
@@ -62,11 +72,14 @@ class RuntimeConfig(BaseModel):
         return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
 
     def service_environment(self) -> dict[str, str]:
-        return {
+        environment = {
             f"REVIEWS_{service.upper()}_{name.upper()}": json.dumps(value) if isinstance(value, bool) else str(value)
             for service, settings in self.services.items()
             for name, value in settings.items()
         }
+        if self.aws_max_attempts is not None:
+            environment["REVIEWS_AWS_MAX_ATTEMPTS"] = str(self.aws_max_attempts)
+        return environment
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ class LocalPipeline:
         self._emulator: MotoServer | None = None
         self._pool: WorkerPool | None = None
         self._stack: StackInfo | None = None
+        self._proxies: dict[str, FaultProxy] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -122,15 +136,49 @@ class LocalPipeline:
         self._stack = create_stack(
             self.topology, endpoint, visibility_timeout_seconds=self.config.visibility_timeout_seconds
         )
+        self._proxies = self._start_fault_proxies(endpoint)
         self._pool = WorkerPool(
-            self.topology, self._stack, self.work_dir / "logs", environment=self.config.service_environment()
+            self.topology,
+            self._stack,
+            self.work_dir / "logs",
+            environment=self.config.service_environment(),
+            endpoint_overrides={service: proxy.endpoint_url for service, proxy in self._proxies.items()},
+            visibility_timeout_seconds=self.config.visibility_timeout_seconds,
         )
         self._pool.start()
         return self
 
+    def _start_fault_proxies(self, endpoint: str | None) -> dict[str, FaultProxy]:
+        if not self.config.faults:
+            return {}
+        if endpoint is None:
+            raise ValueError("faults can only be injected against an endpoint (the emulator or --endpoint-url)")
+        unknown = {fault.service for fault in self.config.faults} - set(self.topology.services)
+        if unknown:
+            raise ValueError(f"faults name unknown services {sorted(unknown)}; known: {self.topology.services}")
+        proxies = {}
+        for service in sorted({fault.service for fault in self.config.faults}):
+            faults = [fault for fault in self.config.faults if fault.service == service]
+            proxies[service] = FaultProxy(service, endpoint, faults, on_crash=self._crash_worker).start()
+        return proxies
+
+    def _crash_worker(self, service: str) -> None:
+        self.pool.kill(service)
+
+    def clear_fault(self, name: str) -> None:
+        """The fault's cause is fixed: it hits no further calls."""
+        for proxy in self._proxies.values():
+            proxy.clear(name)
+
+    def fault_report(self) -> list[dict[str, Any]]:
+        """Every configured fault with how many calls it matched and how many it hit."""
+        return [entry for proxy in self._proxies.values() for entry in proxy.report()]
+
     def stop(self) -> None:
         if self._pool:
             self._pool.stop()
+        for proxy in self._proxies.values():
+            proxy.stop()
         if self._emulator:
             self._emulator.stop()
 

@@ -38,6 +38,8 @@ class StackInfo:
     ledger_table: str
     alert_topic_arn: str
     queues: dict[str, QueuePair] = field(default_factory=dict)
+    archive_name: str = ""
+    """The bus's event archive (every event on the bus, for replay), as template.yaml's EventArchive."""
 
     def environment(self) -> dict[str, str]:
         """What the handlers read (the same variables the templates set on the functions)."""
@@ -107,7 +109,9 @@ def create_stack(
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
     event_bus = f"{prefix}-reviews"
-    events.create_event_bus(Name=event_bus)
+    bus_arn = events.create_event_bus(Name=event_bus)["EventBusArn"]
+    archive_name = f"{prefix}-archive"
+    events.create_archive(ArchiveName=archive_name, EventSourceArn=bus_arn, RetentionDays=30)
     ledger_table = f"{prefix}-ledger"
     create_ledger_table(dynamodb, ledger_table)
     alert_topic_arn = sns.create_topic(Name=f"{prefix}-alerts")["TopicArn"]
@@ -126,6 +130,7 @@ def create_stack(
         ledger_table=ledger_table,
         alert_topic_arn=alert_topic_arn,
         queues=queues,
+        archive_name=archive_name,
     )
 
 

@@ -14,6 +14,7 @@ from shared import layout
 from shared.ledger import FileRecord
 from shared.storage import ObjectStore
 
+from .reconciliation import Reconciliation, reconcile
 from .runtime import UploadedFile, rows_of
 
 DROPPED_PREFIX = "dropped:"
@@ -29,7 +30,9 @@ def rows_dropped_of(record: FileRecord) -> dict[str, int]:
     return dropped
 
 
-def file_summary(uploaded: UploadedFile, record: FileRecord | None) -> dict[str, Any]:
+def file_summary(
+    uploaded: UploadedFile, record: FileRecord | None, reconciliation: Reconciliation | None = None
+) -> dict[str, Any]:
     if record is None:
         return {
             "path": str(uploaded.path),
@@ -43,6 +46,7 @@ def file_summary(uploaded: UploadedFile, record: FileRecord | None) -> dict[str,
             "rows_dropped": {},
             "report": None,
             "reason": "the ledger has no record of this file",
+            "reconciliation": None,
         }
     rows_in, rows_out = rows_of(record)
     return {
@@ -58,6 +62,7 @@ def file_summary(uploaded: UploadedFile, record: FileRecord | None) -> dict[str,
         "report": record.report_key,
         "reason": record.reason,
         "stages": record.stages,
+        "reconciliation": reconciliation.as_dict() if reconciliation else None,
     }
 
 
@@ -118,10 +123,15 @@ def build_summary(
     stuck: list[str],
 ) -> dict[str, Any]:
     events = pipeline_events(store)
+    files = []
+    for file in uploaded:
+        record = records.get(file.file_id)
+        files.append(file_summary(file, record, reconcile(record, store) if record else None))
     return {
         "settled": settled,
         "stuck": stuck,
-        "files": [file_summary(file, records.get(file.file_id)) for file in uploaded],
+        "rows_lost": sum(file["reconciliation"]["rows_lost"] for file in files if file["reconciliation"]),
+        "files": files,
         "model": model_summary(events),
         "predictions": predictions_summary(events, [file for file in uploaded if file.dataset == "inference"]),
         "dlq": dead_letter_depths,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,10 @@ class WorkerPool:
     stack: StackInfo
     log_dir: Path
     environment: dict[str, str] = field(default_factory=dict)
+    endpoint_overrides: dict[str, str] = field(default_factory=dict)
+    """Per service, the endpoint its function talks to instead of the stack's (a fault proxy)."""
+    visibility_timeout_seconds: int | None = None
+    """The queues' visibility when the runtime shortened it (None: the templates' own values)."""
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -45,6 +50,9 @@ class WorkerPool:
             "POWERTOOLS_SERVICE_NAME": consumer.service,
             "POWERTOOLS_METRICS_NAMESPACE": "AmazonReviewsNLP",
         }
+        if consumer.service in self.endpoint_overrides:
+            endpoint = self.endpoint_overrides[consumer.service]
+            environment |= {"REVIEWS_AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL": endpoint}
         command = [
             sys.executable,
             "-m",
@@ -58,7 +66,7 @@ class WorkerPool:
             "--queue-arn",
             queues.queue_arn,
             "--timeout",
-            str(consumer.timeout_seconds),
+            str(self.function_timeout(consumer)),
             "--batch-size",
             str(consumer.batch_size),
             "--region",
@@ -68,6 +76,24 @@ class WorkerPool:
             command += ["--endpoint-url", self.stack.endpoint_url]
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
         return WorkerProcess(consumer=consumer, process=process, log=log, restarts=restarts)
+
+    def function_timeout(self, consumer: ConsumerSpec) -> int:
+        """The function's timeout, never longer than its queue's visibility.
+
+        On AWS the visibility timeout is at least the function's timeout, so a message comes back only
+        once its first invocation is over, and an idempotency record left "in progress" by a crashed
+        invocation (it expires with the invocation's remaining time) has expired by then. Shortened
+        local visibility keeps that order only if the timeout shrinks with it.
+        """
+        if self.visibility_timeout_seconds is None:
+            return consumer.timeout_seconds
+        return min(consumer.timeout_seconds, self.visibility_timeout_seconds)
+
+    def kill(self, service: str) -> None:
+        """Kill a service's worker outright (SIGKILL: no cleanup, as when Lambda's environment dies)."""
+        worker = self.workers.get(service)
+        if worker is not None and worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGKILL)
 
     def revive_crashed(self) -> list[str]:
         """Restart workers that died (as Lambda would start a fresh environment); the services restarted."""

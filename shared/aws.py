@@ -17,9 +17,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-# Standard retry mode backs off on throttling and 5xx answers; ten attempts ride out a burst of
-# throttling before the message is handed back to SQS (and, past the redrive count, to the DLQ).
-_RETRYING = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
+
+def retrying_config(max_attempts: int) -> Config:
+    """Standard retry mode: backs off (exponentially, with jitter) on throttling and 5xx answers.
+
+    When the attempts run out the error reaches the handler, the message goes back to SQS and,
+    past the redrive count, to the DLQ.
+    """
+    return Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=32)
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,11 @@ class AwsClients:
 def clients_for(settings: PipelineSettings) -> AwsClients:
     session = boto3.session.Session()
     endpoint = settings.aws_endpoint_url
+    retrying = retrying_config(settings.aws_max_attempts)
     return AwsClients(
-        s3=session.client("s3", endpoint_url=endpoint, config=_RETRYING),
-        events=session.client("events", endpoint_url=endpoint, config=_RETRYING),
-        dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=_RETRYING),
-        sns=session.client("sns", endpoint_url=endpoint, config=_RETRYING),
-        sqs=session.client("sqs", endpoint_url=endpoint, config=_RETRYING),
+        s3=session.client("s3", endpoint_url=endpoint, config=retrying),
+        events=session.client("events", endpoint_url=endpoint, config=retrying),
+        dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=retrying),
+        sns=session.client("sns", endpoint_url=endpoint, config=retrying),
+        sqs=session.client("sqs", endpoint_url=endpoint, config=retrying),
     )

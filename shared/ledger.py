@@ -103,12 +103,29 @@ class FileRecord(BaseModel):
         return self.file_id == self.root_file_id
 
 
+_COMPLETED_BY_COUNT = -1
+"""`completed_by` when the barrier completed as its part count was set (every part was already done)."""
+
+
 class BarrierState(BaseModel):
     """Where a root file stands in one stage's part barrier."""
 
     expected: int | None
     done: int
     completed_now: bool = Field(description="True for exactly one caller: the one whose write completed it.")
+    completed_by: int | None = Field(
+        default=None,
+        description="The part whose delivery completed the barrier (-1: setting the part count did), once complete.",
+    )
+
+    def completed_by_part(self, part_index: int) -> bool:
+        """Whether this part completed the barrier, in this delivery or in an earlier one.
+
+        A delivery that completed the barrier and then crashed before announcing it is delivered
+        again; the retry must announce it (`completed_now` is False for it), or nobody ever will.
+        Consumers of the announcement are idempotent, so announcing twice is safe; never is not.
+        """
+        return self.completed_by == part_index
 
 
 def _storable(value: Any) -> Any:
@@ -219,7 +236,10 @@ class FileLedger:
         record = self.get(root_file_id)
         return None if record is None else record.counters.get(f"{stage}_expected")
 
-    def set_parts_expected(self, root_file_id: str, stage: BarrierStage, expected: int) -> BarrierState:
+    def set_parts_expected(
+        self, root_file_id: str, stage: BarrierStage, expected: int, *, part_index: int | None = None
+    ) -> BarrierState:
+        """Record how many parts `stage` waits for; `part_index`: the part whose delivery sets it, if any."""
         response = self._client.update_item(
             TableName=self._table,
             Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
@@ -229,7 +249,7 @@ class FileLedger:
             ExpressionAttributeValues=to_item({":expected": expected}),
             ReturnValues="ALL_NEW",
         )
-        return self._try_complete(root_file_id, stage, from_item(response["Attributes"]))
+        return self._try_complete(root_file_id, stage, from_item(response["Attributes"]), part_index)
 
     def record_part_done(
         self, root_file_id: str, stage: BarrierStage, part_index: int, adds: Mapping[str, int] | None = None
@@ -281,28 +301,38 @@ class FileLedger:
         record = self.get(root_file_id)
         if record is None:
             raise LookupError(f"root file {root_file_id} is not in the ledger")
-        return self._try_complete(root_file_id, stage, record.model_dump())
+        return self._try_complete(root_file_id, stage, record.model_dump(), part_index)
 
-    def _try_complete(self, root_file_id: str, stage: BarrierStage, root: Mapping[str, Any]) -> BarrierState:
+    def _try_complete(
+        self, root_file_id: str, stage: BarrierStage, root: Mapping[str, Any], part_index: int | None
+    ) -> BarrierState:
         counters = root.get("counters", {})
         expected = counters.get(f"{stage}_expected")
         done = int(counters.get(f"{stage}_done", 0))
         if expected is None or done < expected:
             return BarrierState(expected=expected, done=done, completed_now=False)
+        completer = _COMPLETED_BY_COUNT if part_index is None else part_index
+        if f"{stage}_complete" in counters:
+            return BarrierState(
+                expected=expected, done=done, completed_now=False, completed_by=counters.get(f"{stage}_completed_by")
+            )
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
-                UpdateExpression="SET counters.#complete = :one",
+                UpdateExpression="SET counters.#complete = :one, counters.#completer = :completer",
                 ConditionExpression="attribute_not_exists(counters.#complete)",
-                ExpressionAttributeNames={"#complete": f"{stage}_complete"},
-                ExpressionAttributeValues=to_item({":one": 1}),
+                ExpressionAttributeNames={"#complete": f"{stage}_complete", "#completer": f"{stage}_completed_by"},
+                ExpressionAttributeValues=to_item({":one": 1, ":completer": completer}),
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return BarrierState(expected=expected, done=done, completed_now=False)
-            raise
-        return BarrierState(expected=expected, done=done, completed_now=True)
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # Another delivery completed it between our read and our write: read who did.
+            record = self.get(root_file_id)
+            winner = record.counters.get(f"{stage}_completed_by") if record else None
+            return BarrierState(expected=expected, done=done, completed_now=False, completed_by=winner)
+        return BarrierState(expected=expected, done=done, completed_now=True, completed_by=completer)
 
     # -- idempotency ----------------------------------------------------------------------------
 

@@ -22,3 +22,9 @@ class PipelineSettings(BaseSettings):
         default=None,
         description="AWS-compatible endpoint (the local emulator); unset on AWS itself.",
     )
+    aws_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Attempts per AWS call, with the SDK's standard backoff on throttling and 5xx answers; "
+        "ten ride out a burst of throttling before the message is handed back to SQS.",
+    )

@@ -166,11 +166,12 @@ def _finish_part(
     can count parts the same way; the one that completes the root carries `root_complete`.
     """
     ledger = resources.ledger
-    ledger.set_parts_expected(part.root_file_id, "etl", part.part_count)
+    part_index = part.part_index or 0
+    ledger.set_parts_expected(part.root_file_id, "etl", part.part_count, part_index=part_index)
     barrier = ledger.record_part_done(
         part.root_file_id,
         "etl",
-        part.part_index or 0,
+        part_index,
         adds={
             "etl_rows_in": output.rows_in,
             "etl_rows_out": output.rows_out,
@@ -191,7 +192,7 @@ def _finish_part(
         rows_dropped=output.rows_dropped,
         part_index=part.part_index,
         part_count=part.part_count,
-        root_complete=barrier.completed_now,
+        root_complete=barrier.completed_by_part(part_index),
     )
     resources.publisher("etl").publish(completed)
     return completed

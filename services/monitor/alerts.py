@@ -29,12 +29,13 @@ class Alert(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-def alert_for_event(detail: PipelineDetail, event_id: str, moment: datetime) -> Alert | None:
+def alert_for_event(detail: PipelineDetail, moment: datetime) -> Alert | None:
     """The alert a pipeline event calls for, if any."""
     if isinstance(detail, FileRejected):
         kind: AlertKind = "file_rejected" if detail.stage in ("receiver", "validator") else "stage_failed"
         return Alert(
-            alert_id=_alert_id(kind, event_id),
+            # One alert per rejection of a file version, however often its event is delivered or replayed.
+            alert_id=_alert_id(kind, f"{detail.file_id}:{detail.stage}:{detail.check}"),
             kind=kind,
             message=f"{detail.stage} rejected {detail.source_key} ({detail.check}): {detail.reason}",
             raised_at=moment,
@@ -44,7 +45,7 @@ def alert_for_event(detail: PipelineDetail, event_id: str, moment: datetime) -> 
         )
     if isinstance(detail, ModelTrained) and not detail.promoted:
         return Alert(
-            alert_id=_alert_id("model_not_promoted", event_id),
+            alert_id=_alert_id("model_not_promoted", detail.version),
             kind="model_not_promoted",
             message=f"model {detail.version} was not promoted: {detail.reason}",
             raised_at=moment,

@@ -14,7 +14,7 @@ from shared.events import PIPELINE_DETAILS, envelope_for
 from shared.observability import observability_for
 from shared.resources import current_resources
 
-from .alerts import AlertSink, alert_for_event, now
+from .alerts import Alert, AlertSink, alert_for_event, now
 
 observability = observability_for("monitor")
 logger = observability.logger
@@ -28,11 +28,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     moment = now()
     log_lines: list[str] = []
 
+    # An event delivered twice, or replayed from the archive, raises its alert once.
+    @resources.ledger.once_per_version("monitor-alert", "alert_id", context)
+    def raise_once(detail: dict[str, Any]) -> dict[str, Any]:
+        return {"key": sink.raise_alert(Alert.model_validate(detail))}
+
     def keep(envelope: EventBridgeModel) -> None:
         log_lines.append(envelope.model_dump_json(by_alias=True))
-        alert = alert_for_event(envelope.detail, envelope.id, moment)  # type: ignore[arg-type]
+        alert = alert_for_event(envelope.detail, moment)  # type: ignore[arg-type]
         if alert is not None:
-            sink.raise_alert(alert)
+            raise_once(detail=alert.model_dump(mode="json"))
 
     routes = {model.detail_type: Route(model=envelope_for(model), handle=keep) for model in PIPELINE_DETAILS}
     response = consume_events(event, context, routes, logger)

@@ -42,6 +42,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         publisher=resources.publisher("predictor"),
         models=MODELS,
         settings=PredictorSettings(),
+        lease_seconds=max(1, context.get_remaining_time_in_millis() // 1000 + 1),
     )
 
     @resources.ledger.once_per_version("predictor", "file_id", context)

@@ -55,11 +55,6 @@ class PredictorSettings(BaseSettings):
     threads: int | None = Field(
         default=None, ge=1, description="Threads XGBoost predicts with; unset: XGBoost's default (all cores)."
     )
-    pending_lease_seconds: int = Field(
-        default=900,
-        ge=1,
-        description="How long a worker holds a waiting part while predicting it; longer than the function's timeout.",
-    )
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,20 @@ class PredictionLedger:
         """The root file's parts waiting for a model, in part order."""
         return [EtlCompleted.model_validate_json(item["detail"]) for item in self._items(root_file_id, _PENDING)]
 
+    def roots_with_parked_parts(self) -> list[str]:
+        """Every root file with a part waiting for a model (a scan; at scale a sparse index on PENDING items)."""
+        roots: set[str] = set()
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(sk, :pending)",
+            ProjectionExpression="pk",
+            ExpressionAttributeValues=to_item({":pending": _PENDING}),
+            ConsistentRead=True,
+        )
+        for page in pages:
+            roots.update(str(from_item(item)["pk"]).removeprefix("FILE#") for item in page.get("Items", []))
+        return sorted(roots)
+
     def take_lease(self, detail: EtlCompleted, seconds: int) -> bool:
         """Claim a waiting part for `seconds`; False when it is gone or another worker holds it."""
         now = int(time.time())

@@ -45,6 +45,9 @@ class Predictor:
     publisher: EventPublisher
     models: ModelCache
     settings: PredictorSettings
+    lease_seconds: int
+    """How long this invocation may hold a waiting part: until it would time out, never longer, so
+    that a crashed invocation's claim has lapsed by the time its message is delivered again."""
 
     # -- EtlCompleted ---------------------------------------------------------------------------
 
@@ -61,7 +64,7 @@ class Predictor:
         # before this one was parked, so take care of it here (unless that handler got to it first).
         if self.models.current_version(self.store) is None:
             return {"status": WAITING}
-        if not self.items.take_lease(detail, self.settings.pending_lease_seconds):
+        if not self.items.take_lease(detail, self.lease_seconds):
             return {"status": "taken_by_another_worker"}
         result = self.predict_part(detail)
         self.items.release(detail)
@@ -73,15 +76,17 @@ class Predictor:
         """Predict every part that was waiting for a model; raise at the end if any root failed."""
         predicted: dict[str, int] = {}
         failures: list[tuple[str, Exception]] = []
-        for record in self.ledger.files_with_stage_status(STAGE, WAITING):
+        # Parked parts, not the roots' `waiting_for_model` status, say what is left: an attempt that
+        # crashed half way may have moved a root on while some of its parts still wait.
+        for root_file_id in self.items.roots_with_parked_parts():
             try:
-                predicted[record.file_id] = self._predict_waiting(record.file_id)
+                predicted[root_file_id] = self._predict_waiting(root_file_id)
             except UnsafeModelError:
                 raise  # the model itself is refused: no waiting file can be predicted with it
             # One root's bad part (a damaged etl/ file) must not hold back every other waiting file; the
             # message is still failed below, so the bad one is retried and, past the redrive count, alarmed.
             except Exception as error:  # noqa: BLE001
-                failures.append((record.file_id, error))
+                failures.append((root_file_id, error))
         if failures:
             root, first = failures[0]
             raise RuntimeError(
@@ -93,7 +98,7 @@ class Predictor:
     def _predict_waiting(self, root_file_id: str) -> int:
         parts = 0
         for detail in self.items.parked(root_file_id):
-            if not self.items.take_lease(detail, self.settings.pending_lease_seconds):
+            if not self.items.take_lease(detail, self.lease_seconds):
                 continue
             self.predict_part(detail)
             self.items.release(detail)
@@ -126,14 +131,13 @@ class Predictor:
             output = self._write_predictions(detail, detail.etl_key, version, root.key)
         self.items.record_output(detail.root_file_id, output)
 
-        expected = self.ledger.set_parts_expected(detail.root_file_id, STAGE, detail.part_count)
+        self.ledger.set_parts_expected(detail.root_file_id, STAGE, detail.part_count, part_index=part_index)
         barrier = self.ledger.record_part_done(
             detail.root_file_id, STAGE, part_index, adds={"predicted_rows": output.rows}
         )
-        finished = expected.completed_now or barrier.completed_now
-        if not finished and barrier.expected is not None and barrier.done >= barrier.expected:
-            # Complete already: finish it if an earlier attempt completed the barrier and then failed.
-            finished = self._stage_status(detail.root_file_id) != COMPLETED
+        # The part that completed the barrier finishes the file: again when it is retried after an
+        # attempt that completed the barrier but failed before finishing.
+        finished = barrier.completed_by_part(part_index) and self._stage_status(detail.root_file_id) != COMPLETED
         if finished:
             self._finish(detail, root.key)
         return {"status": "predicted", "rows": output.rows, "model_version": version, "root_complete": finished}

@@ -428,5 +428,5 @@ def account_for_part(admitted: AdmittedFile, outcome: Outcome, ledger: FileLedge
             **{f"dropped:{reason}": count for reason, count in outcome.rows_dropped.items()},
         },
     )
-    if barrier.completed_now:
+    if barrier.completed_by_part(admitted.part.part_index):
         ledger.update(admitted.root_file_id, status="chunked", stage="validator")

@@ -435,10 +435,12 @@ class WatchedLedger(FileLedger):
         self.visible_when_counted: list[str] | None = None
         self.uploads_when_counted: int | None = None
 
-    def set_parts_expected(self, root_file_id: str, stage: Any, expected: int) -> BarrierState:
+    def set_parts_expected(
+        self, root_file_id: str, stage: Any, expected: int, *, part_index: int | None = None
+    ) -> BarrierState:
         self.visible_when_counted = self.stack.chunk_versions()
         self.uploads_when_counted = len(self.stack.open_uploads())
-        return super().set_parts_expected(root_file_id, stage, expected)
+        return super().set_parts_expected(root_file_id, stage, expected, part_index=part_index)
 
 
 class WatchedStore(ObjectStore):

@@ -239,6 +239,42 @@ def test_redelivering_the_last_part_does_not_complete_the_root_twice(ledger: Fil
     assert redelivered.done == 2
 
 
+def test_a_retry_of_the_completing_part_is_told_it_completed_the_barrier(ledger: FileLedger) -> None:
+    # The first delivery of part 1 completed the barrier and crashed before announcing it; its retry
+    # must announce it, and a redelivery of any other part must not.
+    root_id = registered_root(ledger)
+    ledger.set_parts_expected(root_id, "etl", 2, part_index=0)
+    ledger.record_part_done(root_id, "etl", 0)
+    ledger.record_part_done(root_id, "etl", 1)
+
+    retried_completer = ledger.record_part_done(root_id, "etl", 1)
+    redelivered_other = ledger.record_part_done(root_id, "etl", 0)
+
+    assert retried_completer.completed_now is False
+    assert retried_completer.completed_by_part(1) is True
+    assert redelivered_other.completed_by_part(0) is False
+
+
+def test_a_barrier_completed_by_setting_the_count_names_the_part_that_set_it(ledger: FileLedger) -> None:
+    root_id = registered_root(ledger)
+    for index in range(2):
+        ledger.record_part_done(root_id, "etl", index)
+
+    completed = ledger.set_parts_expected(root_id, "etl", 2, part_index=1)
+    retried = ledger.set_parts_expected(root_id, "etl", 2, part_index=1)
+    by_the_chunker = ledger.set_parts_expected(registered_root_done(ledger), "validation", 1)
+
+    assert completed.completed_now and completed.completed_by_part(1)
+    assert not retried.completed_now and retried.completed_by_part(1)
+    assert by_the_chunker.completed_now and by_the_chunker.completed_by == -1
+
+
+def registered_root_done(ledger: FileLedger) -> str:
+    root_id = registered_root(ledger)
+    ledger.record_part_done(root_id, "validation", 0)
+    return root_id
+
+
 def test_barriers_of_different_stages_are_independent(ledger: FileLedger) -> None:
     root_id = registered_root(ledger)
     ledger.set_parts_expected(root_id, "validation", 1)

@@ -1,0 +1,466 @@
+"""The scenarios: each starts the whole local runtime, drops real files in, injects its fault and checks the outcome."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shared import layout
+from shared.ledger import file_id_for
+from shared.samples import sample_s3_object_created
+
+from ..runtime import LocalPipeline, RuntimeConfig, UploadedFile
+from ..stack import client
+from .checks import ScenarioResult, account_for
+from .inputs import (
+    InputFile,
+    bad_inputs,
+    json_lines_slices,
+    oversize_slices,
+    real_inputs,
+)
+
+# Short visibility: a failed message comes back in seconds. Four attempts per AWS call keep a
+# persistent storage fault from holding a message for minutes before it is handed back.
+FAST_RETRIES: dict[str, Any] = {"visibility_timeout_seconds": 3, "aws_max_attempts": 4}
+# Small enough that the bigger real files (All Beauty, Datafiniti) are split into parts.
+CHUNKING: dict[str, dict[str, Any]] = {
+    "validator": {"max_size_bytes": 1_000_000},
+    "chunker": {"part_size_bytes": 400_000},
+}
+SETTLE_SECONDS = 600
+OUTPUT_AREAS = (layout.PROCESSED, layout.CHUNKS, layout.ETL, layout.ERRORS, layout.MODELS, layout.PREDICTIONS)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    run: Callable[[Path, Path, ScenarioResult], None]
+    """(data_dir, work_dir, result): runs the scenario and fills in the result."""
+
+
+@contextmanager
+def running(work_dir: Path, **config: Any) -> Iterator[LocalPipeline]:
+    with LocalPipeline(work_dir, config=RuntimeConfig.model_validate(config)) as pipeline:
+        yield pipeline
+
+
+def upload_all(pipeline: LocalPipeline, inputs: list[InputFile]) -> list[UploadedFile]:
+    taken: set[str] = set()
+    return [pipeline.upload(given.path, given.dataset, taken) for given in inputs]
+
+
+def settle_and_account(
+    pipeline: LocalPipeline,
+    uploaded: list[UploadedFile],
+    inputs: list[InputFile],
+    result: ScenarioResult,
+    *,
+    dead_letters_allowed: bool = False,
+) -> dict[str, Any]:
+    """Wait for every file to settle, then check all of them; the run summary."""
+    settled = pipeline.wait_until_settled(uploaded, SETTLE_SECONDS)
+    accounting = account_for(
+        pipeline,
+        uploaded,
+        inputs,
+        settled=settled.settled,
+        stuck=settled.stuck,
+        dead_letters_allowed=dead_letters_allowed,
+    )
+    result.files_tried += len(uploaded)
+    result.bad_inputs += [f"{given.path.name}: {given.bad_because}" for given in inputs if given.bad_because]
+    result.rows_in += accounting.rows_in
+    result.rows_lost += accounting.rows_lost
+    result.problems += accounting.problems
+    result.evidence["statuses"] = dict(Counter(file["status"] for file in accounting.summary["files"]))
+    return accounting.summary
+
+
+def object_versions(pipeline: LocalPipeline, prefixes: tuple[str, ...] = OUTPUT_AREAS) -> dict[str, int]:
+    """How many versions each output key has: a rewritten output shows up as a second version."""
+    s3 = client(pipeline.stack, "s3")
+    versions: Counter[str] = Counter()
+    for prefix in prefixes:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=pipeline.stack.bucket, Prefix=prefix):
+            for version in page.get("Versions", []):
+                versions[version["Key"]] += 1
+    return dict(versions)
+
+
+def record_faults(pipeline: LocalPipeline, result: ScenarioResult) -> None:
+    for fault in pipeline.fault_report():
+        result.faults.append(
+            {
+                "name": fault["name"],
+                "what": f"{fault['action']} on {fault['service']}'s {fault['operation']} {fault['key_prefix']}".strip(),
+                "injected": fault["injected"],
+            }
+        )
+        if fault["injected"] == 0:
+            result.problems.append(f"fault {fault['name']} never fired: the scenario did not test it")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not reached in {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+# -- the scenarios ------------------------------------------------------------------------------
+
+
+def real_files(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """Train on six real layouts at once and classify three others; every row reconciles raw → last stage."""
+    inputs = real_inputs(data_dir)
+    with running(work_dir, visibility_timeout_seconds=5, services=CHUNKING) as pipeline:
+        uploaded = upload_all(pipeline, inputs)
+        summary = settle_and_account(pipeline, uploaded, inputs, result)
+        result.evidence["files"] = {
+            Path(file["path"]).name: {
+                "status": file["status"],
+                "parts": file["parts"],
+                "rows_in": file["reconciliation"]["rows_in"] if file["reconciliation"] else None,
+                "rows_final": file["reconciliation"]["rows_final_bucket"] if file["reconciliation"] else None,
+                "rows_dropped": file["reconciliation"]["rows_dropped"] if file["reconciliation"] else None,
+            }
+            for file in summary["files"]
+        }
+        result.evidence["model"] = summary["model"]
+        result.evidence["predictions"] = summary["predictions"]
+
+
+def worker_crash(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """Kill workers in the middle of a batch, after they wrote some outputs; redelivery must duplicate nothing."""
+    inputs = real_inputs(data_dir)[:2] + real_inputs(data_dir)[6:8]
+    faults = [
+        {"name": "validator-crash", "service": "validator", "action": "crash", "operation": "s3:PutObject",
+         "key_prefix": layout.PROCESSED},
+        {"name": "etl-crash", "service": "etl", "action": "crash", "operation": "events:PutEvents", "skip": 1},
+        {"name": "trainer-crash", "service": "trainer", "action": "crash", "operation": "s3:PutObject",
+         "key_prefix": layout.MODELS, "skip": 2},
+        {"name": "predictor-crash", "service": "predictor", "action": "crash", "operation": "s3:PutObject",
+         "key_prefix": layout.PREDICTIONS, "skip": 1},
+    ]  # fmt: skip
+    with running(work_dir, **FAST_RETRIES, faults=faults, services=CHUNKING) as pipeline:
+        uploaded = upload_all(pipeline, inputs)
+        settle_and_account(pipeline, uploaded, inputs, result)
+        record_faults(pipeline, result)
+        restarts = {service: worker.restarts for service, worker in pipeline.pool.workers.items()}
+        result.evidence["restarts"] = restarts
+        for service in ("validator", "etl", "trainer", "predictor"):
+            if restarts.get(service, 0) < 1:
+                result.problems.append(f"the {service} worker was never restarted: it did not crash")
+        result.problems += duplicate_output_problems(pipeline)
+
+
+def duplicate_output_problems(pipeline: LocalPipeline) -> list[str]:
+    """Outputs that exist twice: a part transformed or predicted under two keys, a model version skipped or doubled."""
+    problems = []
+    store = pipeline.store
+    for record in pipeline.ledger.files(roots_only=True):
+        if record.status == "rejected" or record.dataset is None:
+            continue
+        parts = record.counters.get("validation_expected", 1)
+        etl_parts = [key for key in store.keys(f"{layout.etl_prefix(record.dataset)}{record.root_file_id}/")]
+        if len(etl_parts) > parts:
+            problems.append(f"{record.key}: {len(etl_parts)} ETL outputs for {parts} parts")
+        predicted = [
+            key for key in store.keys(f"{layout.PREDICTIONS}{record.root_file_id}/") if key.endswith(".parquet")
+        ]
+        if len(predicted) > parts:
+            problems.append(f"{record.key}: {len(predicted)} prediction outputs for {parts} parts")
+    index_key = layout.model_index_key()
+    if store.head(index_key) is not None:
+        versions = [entry["version"] for entry in store.read_json(index_key)["versions"]]
+        if len(versions) != len(set(versions)):
+            problems.append(f"model versions listed twice: {versions}")
+        minors = sorted(int(version.split(".")[1]) for version in versions)
+        if minors != list(range(minors[0], minors[0] + len(minors))):
+            problems.append(f"model versions skip numbers: {versions}")
+    return problems
+
+
+def duplicate_delivery(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """The same S3 notification arrives three times (S3 and EventBridge deliver at least once)."""
+    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    with running(work_dir, **FAST_RETRIES) as pipeline:
+        s3 = client(pipeline.stack, "s3")
+        sqs = client(pipeline.stack, "sqs")
+        uploaded = upload_all(pipeline, inputs)
+        for file in uploaded:
+            head = s3.head_object(Bucket=pipeline.stack.bucket, Key=file.key)
+            notification = sample_s3_object_created(file.key)
+            notification["detail"]["bucket"]["name"] = pipeline.stack.bucket
+            notification["detail"]["object"].update(
+                {"size": head["ContentLength"], "etag": head["ETag"].strip('"'), "version-id": head["VersionId"]}
+            )
+            notification["resources"] = [f"arn:aws:s3:::{pipeline.stack.bucket}"]
+            for _ in range(2):
+                sqs.send_message(
+                    QueueUrl=pipeline.stack.queues["receiver"].queue_url, MessageBody=json.dumps(notification)
+                )
+        result.faults.append({"name": "duplicate-notification", "what": "each S3 notification delivered 3 times",
+                              "injected": 2 * len(uploaded)})  # fmt: skip
+        settle_and_account(pipeline, uploaded, inputs, result)
+        roots = [record for record in pipeline.ledger.files(roots_only=True)]
+        if len(roots) != len(uploaded):
+            result.problems.append(f"{len(uploaded)} files became {len(roots)} ledger records")
+        rewritten = {key: count for key, count in object_versions(pipeline).items() if count > 1}
+        if rewritten:
+            result.problems.append(f"outputs written more than once: {rewritten}")
+        result.evidence["output_versions"] = object_versions(pipeline)
+
+
+def refused_events(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """EventBridge refuses some entries of PutEvents; every service's publisher must retry them."""
+    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    faults = [
+        {"name": f"{service}-events-refused", "service": service, "action": "refuse_events",
+         "operation": "events:PutEvents", "times": 2}
+        for service in ("receiver", "validator", "etl", "trainer", "predictor")
+    ]  # fmt: skip
+    with running(work_dir, **FAST_RETRIES, faults=faults) as pipeline:
+        uploaded = upload_all(pipeline, inputs)
+        summary = settle_and_account(pipeline, uploaded, inputs, result)
+        record_faults(pipeline, result)
+        if not summary["predictions"] or not summary["predictions"][0]["predictions"]:
+            result.problems.append("the inference file was never predicted: an event was lost")
+
+
+def storage_errors(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """S3 throttles (retried with backoff and survived), then fails one file's reads until fixed (DLQ, redrive)."""
+    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    broken_read = f"{layout.PROCESSED}inference/"
+    faults = [
+        {"name": "raw-reads-throttled", "service": "validator", "action": "error", "operation": "s3:GetObject",
+         "key_prefix": layout.RAW, "times": 3, "status": 503},
+        {"name": "processed-reads-failing", "service": "etl", "action": "error", "operation": "s3:GetObject",
+         "key_prefix": broken_read, "times": None, "status": 500},
+    ]  # fmt: skip
+    with running(work_dir, **FAST_RETRIES, faults=faults) as pipeline:
+        uploaded = upload_all(pipeline, inputs)
+        wait_for(lambda: pipeline.queue_depths(dead_letter=True)["etl"] > 0, 180, "the failing ETL message in the DLQ")
+        alerted = pipeline.raise_dead_letter_alerts({})
+        alerts = [alert for alert in pipeline.store.keys(layout.MONITORING_ALERTS)]
+        if not alerts:
+            result.problems.append("no alert was raised for the message in the ETL's DLQ")
+        result.evidence["dead_letters_before_fix"] = alerted
+        pipeline.clear_fault("processed-reads-failing")
+        result.evidence["redriven"] = pipeline.redrive("etl")
+        settle_and_account(pipeline, uploaded, inputs, result)
+        record_faults(pipeline, result)
+
+
+def poison_message(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """Messages no handler can take go to the DLQ after their receives; the workers carry on; redrive replays them."""
+    inputs = real_inputs(data_dir)[:1]
+    poison = {
+        "validator": "this is not JSON",
+        "etl": json.dumps({"detail-type": "FileValidated", "detail": {"file_id": 42}}),
+    }
+    with running(work_dir, **FAST_RETRIES) as pipeline:
+        sqs = client(pipeline.stack, "sqs")
+        for service, body in poison.items():
+            sqs.send_message(QueueUrl=pipeline.stack.queues[service].queue_url, MessageBody=body)
+        result.bad_inputs += [f"{service} queue: {body[:60]}" for service, body in poison.items()]
+        uploaded = upload_all(pipeline, inputs)
+        wait_for(
+            lambda: all(pipeline.queue_depths(dead_letter=True)[service] for service in poison),
+            120,
+            "poison in the DLQs",
+        )
+        settle_and_account(pipeline, uploaded, inputs, result, dead_letters_allowed=True)
+        result.faults.append(
+            {"name": "poison", "what": "undeliverable messages on two queues", "injected": len(poison)}
+        )
+        depths = pipeline.queue_depths(dead_letter=True)
+        result.evidence["dead_letters"] = depths
+        pipeline.raise_dead_letter_alerts({})
+        kinds = [pipeline.store.read_json(key)["kind"] for key in pipeline.store.keys(layout.MONITORING_ALERTS)]
+        if kinds.count("dlq_message") != len(poison):
+            result.problems.append(f"expected one DLQ alert per poisoned queue, got {kinds}")
+        result.evidence["redriven"] = {service: pipeline.redrive(service) for service in poison}
+        # Still poison: replayed, refused again, back in the DLQ; and the workers never died.
+        wait_for(
+            lambda: all(pipeline.queue_depths(dead_letter=True)[service] for service in poison), 120, "poison back"
+        )
+        restarts = {service: worker.restarts for service, worker in pipeline.pool.workers.items() if worker.restarts}
+        if restarts:
+            result.problems.append(f"workers died on bad messages: {restarts}")
+
+
+def archive_replay(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """Replay every event from the bus archive after a run: consumers are idempotent, nothing changes."""
+    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    inputs += bad_inputs(data_dir, work_dir / "bad", 1)
+    with running(work_dir, **FAST_RETRIES) as pipeline:
+        uploaded = upload_all(pipeline, inputs)
+        settle_and_account(pipeline, uploaded, inputs, result)
+        before = ledger_snapshot(pipeline), object_versions(pipeline), alert_count(pipeline)
+        events = client(pipeline.stack, "events")
+        archive = events.describe_archive(ArchiveName=pipeline.stack.archive_name)
+        bus_arn = events.describe_event_bus(Name=pipeline.stack.event_bus)["Arn"]
+        events.start_replay(
+            ReplayName=f"replay-{int(time.time())}",
+            EventSourceArn=archive["ArchiveArn"],
+            EventStartTime=datetime.now(UTC) - timedelta(hours=1),
+            EventEndTime=datetime.now(UTC),
+            Destination={"Arn": bus_arn},
+        )
+        result.faults.append({"name": "archive-replay", "what": "every archived event replayed onto the bus",
+                              "injected": archive["EventCount"]})  # fmt: skip
+        settle_and_account(pipeline, uploaded, inputs, result)
+        after = ledger_snapshot(pipeline), object_versions(pipeline), alert_count(pipeline)
+        for label, was, now in zip(("ledger", "bucket outputs", "alerts"), before, after, strict=True):
+            if was != now:
+                result.problems.append(f"the replay changed the {label}")
+        result.evidence["events_replayed"] = archive["EventCount"]
+
+
+def ledger_snapshot(pipeline: LocalPipeline) -> dict[str, Any]:
+    return {
+        record.file_id: (record.status, record.counters, record.stages, record.outputs)
+        for record in pipeline.ledger.files()
+    }
+
+
+def alert_count(pipeline: LocalPipeline) -> int:
+    return len(list(pipeline.store.keys(layout.MONITORING_ALERTS)))
+
+
+def load(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """200 files at once: valid, invalid and oversize, for training and for inference."""
+    inputs = json_lines_slices(data_dir, work_dir / "valid", 120, 30, "valid")
+    inputs += oversize_slices(data_dir, work_dir / "oversize", 30, 300)
+    inputs += bad_inputs(data_dir, work_dir / "bad", 50)
+    services = {"validator": {"max_size_bytes": 100_000}, "chunker": {"part_size_bytes": 40_000}}
+    with running(work_dir, visibility_timeout_seconds=30, services=services) as pipeline:
+        started = time.monotonic()
+        uploaded = upload_all(pipeline, inputs)
+        settle_and_account(pipeline, uploaded, inputs, result)
+        result.evidence["settled_seconds"] = round(time.monotonic() - started, 1)
+        result.problems += duplicate_output_problems(pipeline)
+
+
+def hostile_inputs(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """Forged announcements, hostile keys and a pickle as the current model: refused, nothing touched, nothing run."""
+    marker = work_dir / "pickle-ran"
+    with running(work_dir, **FAST_RETRIES) as pipeline:
+        stack = pipeline.stack
+        s3 = client(stack, "s3")
+        source = real_inputs(data_dir)[0].path.read_bytes()
+        genuine_version = s3.put_object(Bucket=stack.bucket, Key="uploads/gift.tsv", Body=source)["VersionId"]
+        forged = {
+            "another bucket": ("someone-elses-bucket", "raw/train/gift.tsv"),
+            "outside the inbound prefixes": (stack.bucket, "uploads/gift.tsv"),
+            "a pipeline-owned prefix": (stack.bucket, "models/current.json"),
+            "a .. segment": (stack.bucket, "raw/train/../../models/current.json"),
+            "an absolute path": (stack.bucket, "/etc/passwd"),
+            "a NUL byte": (stack.bucket, "raw/train/gift\x00.tsv"),
+            "an escape sequence": (stack.bucket, "raw/train/\x1b[2Jgift.tsv"),
+            "a newline": (stack.bucket, "raw/train/gift\n.tsv"),
+        }
+        entries = [
+            {
+                "Source": "com.example.crawler",
+                "DetailType": "FileReceived",
+                "Detail": json.dumps(
+                    {
+                        "bucket": bucket,
+                        "key": key,
+                        "version_id": genuine_version,
+                        "size": len(source),
+                        "dataset": "train",
+                        "origin": "external",
+                    }
+                ),
+                "EventBusName": stack.event_bus,
+            }
+            for bucket, key in forged.values()
+        ]
+        refused = client(stack, "events").put_events(Entries=entries)["FailedEntryCount"]
+        if refused:
+            result.problems.append(f"the bus refused {refused} forged events: they were not delivered to be tested")
+        # A key that S3 accepts but the pipeline must not: it would read as a path outside raw/.
+        escaping_key = "raw/train/../../models/escape.tsv"
+        escaping_version = s3.put_object(Bucket=stack.bucket, Key=escaping_key, Body=source)["VersionId"]
+        # A pickle as the current model: unpickling it would create the marker file.
+        s3.put_object(Bucket=stack.bucket, Key=layout.current_model_pointer_key(), Body=pickle.dumps(_Tripwire(marker)))
+        inference = real_inputs(data_dir)[8]
+        upload_all(pipeline, [inference])
+        result.bad_inputs += [f"forged FileReceived naming {what}" for what in forged]
+        result.bad_inputs += [f"an upload under the key {escaping_key!r}", "a pickle as models/current.json"]
+        result.files_tried += len(forged) + 2
+
+        forged_ids = {what: file_id_for(bucket, key, genuine_version) for what, (bucket, key) in forged.items()}
+        escaping_id = file_id_for(stack.bucket, escaping_key, escaping_version)
+
+        def refusals_recorded() -> bool:
+            records = {record.file_id: record for record in pipeline.ledger.files()}
+            return all(
+                records.get(file_id) and records[file_id].is_final for file_id in [*forged_ids.values(), escaping_id]
+            )
+
+        wait_for(refusals_recorded, 120, "every forged event and hostile key refused")
+        wait_for(lambda: pipeline.queue_depths(dead_letter=True)["predictor"] > 0, 120, "the pickled model refused")
+        records = {record.file_id: record for record in pipeline.ledger.files()}
+        for what, file_id in [*forged_ids.items(), ("the escaping upload", escaping_id)]:
+            record = records[file_id]
+            if (record.status, record.check) != ("rejected", "key"):
+                result.problems.append(f"{what}: {record.status} ({record.check}), not refused by the key check")
+        if s3.head_object(Bucket=stack.bucket, Key="uploads/gift.tsv")["VersionId"] != genuine_version:
+            result.problems.append("a forged event changed uploads/gift.tsv")
+        if list(pipeline.store.keys(layout.ERRORS)):
+            result.problems.append("a refused announcement moved something to errors/")
+        if marker.exists():
+            result.problems.append("the pickled model was unpickled: code from storage ran")
+        if list(pipeline.store.keys(layout.PREDICTIONS)):
+            result.problems.append("predictions were written with a pickled model")
+        result.evidence["refused"] = {what: records[file_id].reason for what, file_id in forged_ids.items()}
+
+
+class _Tripwire:
+    """Unpickling this creates a file: proof, if the file appears, that a pickle from storage was loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("real_files", "Real files: train on six layouts, classify three others", real_files),
+    Scenario("worker_crash", "Workers killed mid-batch (validator, ETL, trainer, predictor)", worker_crash),
+    Scenario("duplicate_delivery", "Each S3 notification delivered three times", duplicate_delivery),
+    Scenario("refused_events", "PutEvents refuses entries in every publishing service", refused_events),
+    Scenario("storage_errors", "S3 throttling survived; persistent S3 500s → DLQ → fix → redrive", storage_errors),
+    Scenario("poison_message", "Poison messages → DLQ after 3 receives, alert, redrive", poison_message),
+    Scenario("archive_replay", "Every event replayed from the bus archive", archive_replay),
+    Scenario("load", "200 files at once: valid, invalid and oversize", load),
+    Scenario("hostile_inputs", "Forged events, hostile keys, a pickled model", hostile_inputs),
+)
+
+
+def run_scenario(name: str, data_dir: Path, work_dir: Path) -> ScenarioResult:
+    (scenario,) = [scenario for scenario in SCENARIOS if scenario.name == name]
+    result = ScenarioResult(name=scenario.name, title=scenario.title)
+    started = time.monotonic()
+    try:
+        scenario.run(data_dir, work_dir, result)
+    except TimeoutError as error:
+        result.problems.append(str(error))
+    result.seconds = time.monotonic() - started
+    return result
