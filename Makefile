@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 AWSCLI_VENV ?= .tools/aws
 AWSCLI := $(AWSCLI_VENV)/bin/aws
 
-.PHONY: install tools demo test test-fast lint typecheck events clean
+.PHONY: install tools demo test test-fast lint typecheck events reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy shared services reviews_pipeline tests $(wildcard bench)
 
+# Every fault scenario through the whole local runtime on the real files in ../shared/data; prints the
+# report (files tried, faults injected and survived, bad inputs, rows lost) and keeps it as JSON.
+reliability: install
+	$(BIN)/python -m reviews_pipeline.reliability --json reliability-report.json
+
 events: install
 	$(BIN)/python -m shared.export_events
 
 clean:
-	rm -rf $(VENV) .tools .aws-sam pipeline-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .aws-sam pipeline-output reliability-report.json .pytest_cache .mypy_cache .ruff_cache

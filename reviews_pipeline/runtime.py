@@ -124,6 +124,7 @@ class LocalPipeline:
         self._pool: WorkerPool | None = None
         self._stack: StackInfo | None = None
         self._proxies: dict[str, FaultProxy] = {}
+        self._clients: dict[str, Any] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -206,13 +207,19 @@ class LocalPipeline:
             raise RuntimeError("the pipeline is not started")
         return self._pool
 
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's endpoint, made once (making one costs tens of milliseconds)."""
+        if service not in self._clients:
+            self._clients[service] = client(self.stack, service)
+        return self._clients[service]
+
     @property
     def store(self) -> ObjectStore:
-        return ObjectStore(client(self.stack, "s3"), self.stack.bucket)
+        return ObjectStore(self.client("s3"), self.stack.bucket)
 
     @property
     def ledger(self) -> FileLedger:
-        return FileLedger(client(self.stack, "dynamodb"), self.stack.ledger_table)
+        return FileLedger(self.client("dynamodb"), self.stack.ledger_table)
 
     # -- using it -------------------------------------------------------------------------------
 
@@ -226,14 +233,14 @@ class LocalPipeline:
             key = layout.raw_key(dataset, f"{stem}-{counter}{suffix}")
             counter += 1
         taken.add(key)
-        s3 = client(self.stack, "s3")
+        s3 = self.client("s3")
         with path.open("rb") as body:
             response = s3.put_object(Bucket=self.stack.bucket, Key=key, Body=body)
         version = response.get("VersionId") or response["ETag"].strip('"')
         return UploadedFile(path=path, dataset=dataset, key=key, file_id=file_id_for(self.stack.bucket, key, version))
 
     def queue_depths(self, *, dead_letter: bool = False) -> dict[str, int]:
-        sqs = client(self.stack, "sqs")
+        sqs = self.client("sqs")
         depths = {}
         for service, queues in self.stack.queues.items():
             url = queues.dead_letter_url if dead_letter else queues.queue_url
@@ -246,13 +253,16 @@ class LocalPipeline:
             )
         return depths
 
-    def progress(self, files: list[UploadedFile]) -> Progress:
+    def progress(self, files: list[UploadedFile], busy_queues: dict[str, int] | None = None) -> Progress:
         records = {record.file_id: record for record in self.ledger.files(roots_only=True)}
         statuses = Counter(records[f.file_id].status if f.file_id in records else "uploaded" for f in files)
         rows = sum(rows_of(records[f.file_id])[0] for f in files if f.file_id in records)
-        busy = {service: depth for service, depth in self.queue_depths().items() if depth}
+        busy = self.busy_queues() if busy_queues is None else busy_queues
         stage = ", ".join(sorted(busy)) if busy else "idle"
         return Progress(files_by_status=dict(statuses), rows_in=rows, current_stage=stage, busy_queues=busy)
+
+    def busy_queues(self) -> dict[str, int]:
+        return {service: depth for service, depth in self.queue_depths().items() if depth}
 
     def wait_until_settled(
         self,
@@ -261,33 +271,45 @@ class LocalPipeline:
         on_progress: Callable[[Progress], None] | None = None,
         poll_seconds: float = 0.5,
     ) -> SettleResult:
-        """Wait until every file is final in the ledger and no queue holds a message, twice in a row."""
+        """Wait until every file is final in the ledger and no queue holds a message, twice in a row.
+
+        The queues are looked at every `poll_seconds`; the ledger (a scan of every record, heavy for
+        the emulator while hundreds of files are in flight) only when they are all quiet, and every
+        two seconds for `on_progress`.
+        """
         started = time.monotonic()
         quiet_checks = 0
-        progress = self.progress(files)
+        last_shown = float("-inf")
+        busy: dict[str, int] = {}
         while time.monotonic() - started < timeout_seconds:
             for service in self.pool.revive_crashed():
-                if on_progress is None:
-                    continue
-                print(f"worker for {service} exited; restarted")
-            progress = self.progress(files)
-            if on_progress:
-                on_progress(progress)
-            unsettled = sum(count for status, count in progress.files_by_status.items() if status not in FINAL)
-            quiet_checks = quiet_checks + 1 if not unsettled and not progress.busy_queues else 0
-            if quiet_checks >= 2:
-                return SettleResult(settled=True, waited_seconds=time.monotonic() - started)
+                if on_progress is not None:
+                    print(f"worker for {service} exited; restarted")
+            busy = self.busy_queues()
+            if on_progress and time.monotonic() - last_shown >= 2:
+                on_progress(self.progress(files, busy))
+                last_shown = time.monotonic()
+            if busy:
+                quiet_checks = 0
+            else:
+                quiet_checks = quiet_checks + 1 if not self.unsettled(files) else 0
+                if quiet_checks >= 2:
+                    return SettleResult(settled=True, waited_seconds=time.monotonic() - started)
             time.sleep(poll_seconds)
+        stuck = self.unsettled(files)
+        stuck += [f"{service} queue still holds {depth} message(s)" for service, depth in busy.items()]
+        return SettleResult(settled=False, waited_seconds=time.monotonic() - started, stuck=stuck)
+
+    def unsettled(self, files: list[UploadedFile]) -> list[str]:
+        """The files that have not reached a final state, each with where it stands."""
         records = {record.file_id: record for record in self.ledger.files(roots_only=True)}
-        stuck = [
+        return [
             f"{f.path} is {records[f.file_id].status} at {records[f.file_id].stage}"
             if f.file_id in records
             else f"{f.path} was never received"
             for f in files
             if f.file_id not in records or not records[f.file_id].is_final
         ]
-        stuck += [f"{service} queue still holds {depth} message(s)" for service, depth in progress.busy_queues.items()]
-        return SettleResult(settled=False, waited_seconds=time.monotonic() - started, stuck=stuck)
 
     def copy_outputs(self, out_dir: Path) -> int:
         """Copy what the pipeline wrote to `out_dir`, keeping keys as relative paths; the number of objects."""
@@ -313,7 +335,7 @@ class LocalPipeline:
         from services.monitor.alerts import AlertSink, dlq_alert, now
 
         depths = self.queue_depths(dead_letter=True)
-        sink = AlertSink(self.store, client(self.stack, "sns"), self.stack.alert_topic_arn)
+        sink = AlertSink(self.store, self.client("sns"), self.stack.alert_topic_arn)
         for service, depth in depths.items():
             if depth > already_alerted.get(service, 0):
                 sink.raise_alert(dlq_alert(service, depth, now()))

@@ -2,15 +2,16 @@
 
 Items, in one table keyed by (`pk`, `sk`):
 
-- `FILE#<file_id>` / `META`: the file's record (where it is, its status, counts, report and outputs);
-- `FILE#<root_file_id>` / `PART#<stage>#<index>`: marks that part `index` of a root file finished
-  `stage`, so counting a part twice is impossible;
+- `FILE#<file_id>` / `META`: the file's record (where it is, its status, counts, report and outputs;
+  for a root file, `parts_done_<stage>`: the set of part indexes that finished each stage);
 - `idempotency#<stage>` / `<hash>`: Powertools idempotency records, one per object version and stage.
 
-The chunk barrier uses atomic counters: each part's completion is a transaction that writes the part
-marker (only if absent) and adds to the root's counters, so parts may finish before the chunker has
-said how many there are; whichever write makes `done == expected` true wins the conditional
-completion, once.
+The chunk barrier uses atomic counters: each part's completion is one conditional update of the root
+record that adds the part's index to the stage's set of done parts (only if absent) together with
+its counts, so a part can never be counted twice and parts may finish before the chunker has said
+how many there are; whichever update makes `done == expected` true wins the conditional completion,
+once. (One item, not a transaction over a marker item and the record: half the writes, and no
+transaction conflicts between parts of the same file finishing together.)
 """
 
 from __future__ import annotations
@@ -257,51 +258,33 @@ class FileLedger:
         """Count part `part_index` of a root file as done with `stage`, once, adding `adds` to its counters.
 
         `adds` are extra counters summed on the root's `counters` map (rows in/out, rows dropped by
-        reason, …); they are added in the same transaction as the part marker, so a redelivered part
-        adds nothing.
+        reason, …); they are added in the same conditional update that records the part as done, so
+        a redelivered part adds nothing.
         """
         increments = {f"{stage}_done": 1, **(adds or {})}
-        names = {f"#c{i}": name for i, name in enumerate(increments)}
-        values = {f":c{i}": amount for i, amount in enumerate(increments.values())}
+        names = {f"#c{i}": name for i, name in enumerate(increments)} | {"#parts": f"parts_done_{stage}"}
+        values = to_item({f":c{i}": amount for i, amount in enumerate(increments.values())})
+        values |= {":part": {"NS": [str(part_index)]}, ":index": {"N": str(part_index)}}
+        additions = [f"counters.#c{i} :c{i}" for i in range(len(increments))] + ["#parts :part"]
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(
-                                {
-                                    "pk": f"FILE#{root_file_id}",
-                                    "sk": f"PART#{stage}#{part_index:05d}",
-                                    "at": time.time(),
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
-                            "UpdateExpression": "ADD " + ", ".join(f"counters.#c{i} :c{i}" for i in range(len(names))),
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": to_item(values),
-                        }
-                    },
-                ]
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                UpdateExpression="ADD " + ", ".join(additions),
+                ConditionExpression="attribute_exists(pk) AND NOT contains(#parts, :index)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            reasons = error.response.get("CancellationReasons", [])
-            if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
-                raise
-            # The marker exists: this part was already counted by an earlier delivery.
-        record = self.get(root_file_id)
-        if record is None:
-            raise LookupError(f"root file {root_file_id} is not in the ledger")
-        return self._try_complete(root_file_id, stage, record.model_dump(), part_index)
+            # This part was already counted by an earlier delivery (or the root is unknown).
+            record = self.get(root_file_id)
+            if record is None:
+                raise LookupError(f"root file {root_file_id} is not in the ledger") from error
+            return self._try_complete(root_file_id, stage, record.model_dump(), part_index)
+        return self._try_complete(root_file_id, stage, from_item(response["Attributes"]), part_index)
 
     def _try_complete(
         self, root_file_id: str, stage: BarrierStage, root: Mapping[str, Any], part_index: int | None

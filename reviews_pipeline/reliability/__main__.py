@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ def render(results: list[ScenarioResult]) -> str:
         lines += [
             f"   fault: {fault['name']} ({fault['what']}), injected {fault['injected']}" for fault in result.faults
         ]
-        lines += [f"   bad input: {bad}" for bad in result.bad_inputs]
+        kinds = Counter(bad.partition(": ")[2] or bad for bad in result.bad_inputs)
+        lines += [f"   bad input: {kind}" + (f" (x{count})" if count > 1 else "") for kind, count in kinds.items()]
         lines += [f"   PROBLEM: {problem}" for problem in result.problems]
     totals = totals_of(results)
     lines += [

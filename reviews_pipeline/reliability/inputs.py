@@ -14,6 +14,85 @@ DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 """The reference collection of real Amazon review files, beside the repository."""
 
 
+ACCEPT = "accept"
+REJECT = "reject"
+
+
+# What the validator makes of each reference file as training data:
+# (ACCEPT, layout, rows_in, rows_out, rows_dropped) or (REJECT, check, words of the reason).
+# The row counts were established independently: each PROVENANCE.md states them (tests/unit/test_reading.py).
+MCAULEY_2014_SAMPLES = tuple(
+    f"mcauley-category-samples-keithgalli/{name}.json"
+    for name in (
+        "category__Books_small",
+        "category__Clothing_small",
+        "category__Electronics_small",
+        "category__Grocery_small",
+        "category__Patio_small",
+        "sentiment__Books_small_10000",
+    )
+)
+"""The six McAuley (2014) category samples, 1,000 JSON-lines reviews each."""
+
+
+def reference_files(data_dir: Path) -> dict[str, tuple[object, ...]]:
+    """Every file in the reference collection at `data_dir` and what the validator makes of it."""
+    return {
+        "amazon-alexa/amazon_alexa.tsv": (ACCEPT, "amazon-alexa", 3150, 3071, {"empty_text": 79}),
+        "amazon-polarity-train-first5000/amazon_reviews.csv": (REJECT, "format", "delimiter cannot be determined"),
+        "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv": (
+            ACCEPT,
+            "aws-customer-reviews",
+            1452,
+            1452,
+            {},
+        ),
+        "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv": (
+            ACCEPT,
+            "datafiniti",
+            5000,
+            5000,
+            {},
+        ),
+        "fine-food-reviews-first1000/Reviews.csv": (ACCEPT, "kaggle-fine-food", 1000, 1000, {}),
+        "marc-en-nannyml-reference/amazon_reviews_reference.csv": (ACCEPT, "marc-text", 1381, 1381, {}),
+        "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv": (
+            ACCEPT,
+            "marc-headerless-csv",
+            12465,
+            12465,
+            {},
+        ),
+        "marc-train-es-uniprompt-kshot-union/marc_es_train_kshot_union.csv": (
+            ACCEPT,
+            "marc-headerless-csv",
+            12465,
+            12465,
+            {},
+        ),
+        **{name: (ACCEPT, "mcauley-2014", 1000, 1000, {}) for name in MCAULEY_2014_SAMPLES},
+        "mcauley2018-all-beauty-5core/All_Beauty_5.json": (ACCEPT, "mcauley-2018", 5269, 5264, {"empty_text": 5}),
+        "mcauley2018-amazon-fashion-5core/AMAZON_FASHION_5.json": (
+            ACCEPT,
+            "mcauley-2018",
+            3176,
+            3160,
+            {"empty_text": 16},
+        ),
+        "uci-sentiment-amazon-cells/amazon_cells_labelled.txt": (ACCEPT, "uci-sentiment-labelled", 1000, 1000, {}),
+        # The documents beside the data are not review files.
+        "README.md": (REJECT, "format", "delimiter cannot be determined"),
+        "marc-train-en-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "format", "delimiter cannot be determined"),
+        "marc-train-es-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "format", "delimiter cannot be determined"),
+        "uci-sentiment-amazon-cells/ORIGINAL_readme.txt": (REJECT, "format", "delimiter cannot be determined"),
+        **{
+            f"{folder.name}/PROVENANCE.md": (REJECT, "format", "delimiter cannot be determined")
+            for folder in data_dir.iterdir()
+            if folder.is_dir()
+        },
+    }
+
+
 @dataclass(frozen=True)
 class InputFile:
     """A file to upload: where it is, which dataset it goes to and how many rows it holds (None: not a review file)."""
@@ -25,52 +104,52 @@ class InputFile:
     """For a bad input: what is wrong with it (it must be rejected with a report)."""
 
 
-@dataclass(frozen=True)
-class RealFile:
-    relative_path: str
-    rows: int
-    """Rows in the file, as published (counted independently of the pipeline, see tests/data_paths.py)."""
+GIFT_CARD = "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
+ALEXA = "amazon-alexa/amazon_alexa.tsv"
+BEAUTY = "mcauley2018-all-beauty-5core/All_Beauty_5.json"
+DATAFINITI = "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv"
+ELECTRONICS = "mcauley-category-samples-keithgalli/category__Electronics_small.json"
+# Held out of training and classified: two big enough to be chunked, in two layouts, and a small one.
+INFERENCE_FILES = (BEAUTY, DATAFINITI, ELECTRONICS)
 
 
-# Real files in six layouts to train on, and three more to classify (two of them big enough to chunk).
-TRAIN_FILES = (
-    RealFile("aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv", 1452),
-    RealFile("amazon-alexa/amazon_alexa.tsv", 3150),
-    RealFile("fine-food-reviews-first1000/Reviews.csv", 1000),
-    RealFile("marc-en-nannyml-reference/amazon_reviews_reference.csv", 1381),
-    RealFile("mcauley-category-samples-keithgalli/category__Books_small.json", 1000),
-    RealFile("uci-sentiment-amazon-cells/amazon_cells_labelled.txt", 1000),
-)
-INFERENCE_FILES = (
-    RealFile("mcauley2018-all-beauty-5core/All_Beauty_5.json", 5269),
-    RealFile("datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv", 5000),
-    RealFile("mcauley-category-samples-keithgalli/category__Electronics_small.json", 1000),
-)
+def real_file(data_dir: Path, name: str, dataset: Dataset) -> InputFile:
+    """One file of the reference collection, with what it must become."""
+    expected = reference_files(data_dir)[name]
+    if expected[0] == ACCEPT:
+        return InputFile(data_dir / name, dataset, int(str(expected[2])))
+    return InputFile(data_dir / name, dataset, None, bad_because=f"{expected[1]} check: {expected[2]}")
+
+
+def real_inputs(data_dir: Path) -> list[InputFile]:
+    """The whole reference collection: three review files to classify, everything else to train on."""
+    return [
+        real_file(data_dir, name, "inference" if name in INFERENCE_FILES else "train")
+        for name in sorted(reference_files(data_dir))
+    ]
+
+
 # JSON-lines files, one review per line: slices of them are valid review files of known size.
 JSON_LINES_SOURCES = (
-    "mcauley-category-samples-keithgalli/category__Books_small.json",
-    "mcauley-category-samples-keithgalli/category__Clothing_small.json",
-    "mcauley-category-samples-keithgalli/category__Electronics_small.json",
-    "mcauley-category-samples-keithgalli/category__Grocery_small.json",
-    "mcauley-category-samples-keithgalli/category__Patio_small.json",
+    *MCAULEY_2014_SAMPLES[:5],
     "mcauley2018-amazon-fashion-5core/AMAZON_FASHION_5.json",
     "mcauley2018-all-beauty-5core/All_Beauty_5.json",
 )
 OVERSIZE_SOURCE = "mcauley2018-all-beauty-5core/All_Beauty_5.json"
 
 
-def real_inputs(data_dir: Path) -> list[InputFile]:
-    files = [InputFile(data_dir / f.relative_path, "train", f.rows) for f in TRAIN_FILES]
-    files += [InputFile(data_dir / f.relative_path, "inference", f.rows) for f in INFERENCE_FILES]
-    return files
-
-
 def _lines(path: Path) -> list[bytes]:
     return [line for line in path.read_bytes().splitlines(keepends=True) if line.strip()]
 
 
+def _dataset_of(index: int) -> Dataset:
+    """One file in six is training data, the rest are classified: a burst of new files to classify is the
+    common case, and every training file triggers a training over the whole corpus."""
+    return "train" if index % 6 == 0 else "inference"
+
+
 def json_lines_slices(data_dir: Path, out_dir: Path, count: int, rows_per_file: int, prefix: str) -> list[InputFile]:
-    """`count` distinct valid files: consecutive windows of real JSON-lines reviews, alternately train and inference."""
+    """`count` distinct valid files: consecutive windows of real JSON-lines reviews."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = [_lines(data_dir / name) for name in JSON_LINES_SOURCES]
     files = []
@@ -81,7 +160,7 @@ def json_lines_slices(data_dir: Path, out_dir: Path, count: int, rows_per_file: 
         chosen = lines[window * rows_per_file : (window + 1) * rows_per_file]
         path = out_dir / f"{prefix}-{index:03d}.json"
         path.write_bytes(b"".join(chosen))
-        files.append(InputFile(path, "train" if index % 2 == 0 else "inference", len(chosen)))
+        files.append(InputFile(path, _dataset_of(index), len(chosen)))
     return files
 
 
@@ -95,7 +174,7 @@ def oversize_slices(data_dir: Path, out_dir: Path, count: int, rows_per_file: in
         chosen = lines[start : start + rows_per_file]
         path = out_dir / f"oversize-{index:03d}.json"
         path.write_bytes(b"".join(chosen))
-        files.append(InputFile(path, "train" if index % 2 == 0 else "inference", len(chosen)))
+        files.append(InputFile(path, _dataset_of(index), len(chosen)))
     return files
 
 

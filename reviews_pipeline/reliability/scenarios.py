@@ -18,13 +18,19 @@ from shared.ledger import file_id_for
 from shared.samples import sample_s3_object_created
 
 from ..runtime import LocalPipeline, RuntimeConfig, UploadedFile
-from ..stack import client
+from ..summary import pipeline_events
 from .checks import ScenarioResult, account_for
 from .inputs import (
+    ALEXA,
+    BEAUTY,
+    DATAFINITI,
+    ELECTRONICS,
+    GIFT_CARD,
     InputFile,
     bad_inputs,
     json_lines_slices,
     oversize_slices,
+    real_file,
     real_inputs,
 )
 
@@ -66,8 +72,12 @@ def settle_and_account(
     result: ScenarioResult,
     *,
     dead_letters_allowed: bool = False,
+    again: bool = False,
 ) -> dict[str, Any]:
-    """Wait for every file to settle, then check all of them; the run summary."""
+    """Wait for every file to settle, then check all of them; the run summary.
+
+    `again`: the same files checked a second time (after a replay), so not counted twice.
+    """
     settled = pipeline.wait_until_settled(uploaded, SETTLE_SECONDS)
     accounting = account_for(
         pipeline,
@@ -77,18 +87,20 @@ def settle_and_account(
         stuck=settled.stuck,
         dead_letters_allowed=dead_letters_allowed,
     )
+    result.problems += accounting.problems
+    result.rows_lost += accounting.rows_lost
+    if again:
+        return accounting.summary
     result.files_tried += len(uploaded)
     result.bad_inputs += [f"{given.path.name}: {given.bad_because}" for given in inputs if given.bad_because]
     result.rows_in += accounting.rows_in
-    result.rows_lost += accounting.rows_lost
-    result.problems += accounting.problems
     result.evidence["statuses"] = dict(Counter(file["status"] for file in accounting.summary["files"]))
     return accounting.summary
 
 
 def object_versions(pipeline: LocalPipeline, prefixes: tuple[str, ...] = OUTPUT_AREAS) -> dict[str, int]:
     """How many versions each output key has: a rewritten output shows up as a second version."""
-    s3 = client(pipeline.stack, "s3")
+    s3 = pipeline.client("s3")
     versions: Counter[str] = Counter()
     for prefix in prefixes:
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=pipeline.stack.bucket, Prefix=prefix):
@@ -118,32 +130,45 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
+def small_run(data_dir: Path) -> list[InputFile]:
+    """One real file to train on and one to classify: the whole pipeline, quickly."""
+    return [real_file(data_dir, GIFT_CARD, "train"), real_file(data_dir, ELECTRONICS, "inference")]
+
+
 # -- the scenarios ------------------------------------------------------------------------------
 
 
 def real_files(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
-    """Train on six real layouts at once and classify three others; every row reconciles raw → last stage."""
+    """The whole reference collection at once: train on most of it, classify three files, reject the rest."""
     inputs = real_inputs(data_dir)
     with running(work_dir, visibility_timeout_seconds=5, services=CHUNKING) as pipeline:
         uploaded = upload_all(pipeline, inputs)
         summary = settle_and_account(pipeline, uploaded, inputs, result)
+        records = {record.file_id: record for record in pipeline.ledger.files(roots_only=True)}
         result.evidence["files"] = {
-            Path(file["path"]).name: {
-                "status": file["status"],
-                "parts": file["parts"],
-                "rows_in": file["reconciliation"]["rows_in"] if file["reconciliation"] else None,
-                "rows_final": file["reconciliation"]["rows_final_bucket"] if file["reconciliation"] else None,
-                "rows_dropped": file["reconciliation"]["rows_dropped"] if file["reconciliation"] else None,
+            str(file.path.relative_to(data_dir)): {
+                **{name: summarised[name] for name in ("dataset", "status", "layout", "parts", "rows_in", "rows_out")},
+                "rows_dropped": summarised["rows_dropped"],
+                "check": records[file.file_id].check if file.file_id in records else None,
+                "reason": summarised["reason"],
+                "reconciliation": summarised["reconciliation"],
             }
-            for file in summary["files"]
+            for file, summarised in zip(uploaded, summary["files"], strict=True)
         }
         result.evidence["model"] = summary["model"]
-        result.evidence["predictions"] = summary["predictions"]
+        result.evidence["predictions"] = {
+            str(Path(prediction["input"]).relative_to(data_dir)): prediction for prediction in summary["predictions"]
+        }
+        index = layout.model_index_key()
+        versions = pipeline.store.read_json(index)["versions"] if pipeline.store.head(index) else []
+        result.evidence["model_versions"] = [entry["version"] for entry in versions]
+        result.problems += duplicate_output_problems(pipeline)
 
 
 def worker_crash(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
     """Kill workers in the middle of a batch, after they wrote some outputs; redelivery must duplicate nothing."""
-    inputs = real_inputs(data_dir)[:2] + real_inputs(data_dir)[6:8]
+    inputs = [real_file(data_dir, name, "train") for name in (GIFT_CARD, ALEXA)]
+    inputs += [real_file(data_dir, name, "inference") for name in (BEAUTY, DATAFINITI)]
     faults = [
         {"name": "validator-crash", "service": "validator", "action": "crash", "operation": "s3:PutObject",
          "key_prefix": layout.PROCESSED},
@@ -194,10 +219,10 @@ def duplicate_output_problems(pipeline: LocalPipeline) -> list[str]:
 
 def duplicate_delivery(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
     """The same S3 notification arrives three times (S3 and EventBridge deliver at least once)."""
-    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    inputs = small_run(data_dir)
     with running(work_dir, **FAST_RETRIES) as pipeline:
-        s3 = client(pipeline.stack, "s3")
-        sqs = client(pipeline.stack, "sqs")
+        s3 = pipeline.client("s3")
+        sqs = pipeline.client("sqs")
         uploaded = upload_all(pipeline, inputs)
         for file in uploaded:
             head = s3.head_object(Bucket=pipeline.stack.bucket, Key=file.key)
@@ -225,7 +250,7 @@ def duplicate_delivery(data_dir: Path, work_dir: Path, result: ScenarioResult) -
 
 def refused_events(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
     """EventBridge refuses some entries of PutEvents; every service's publisher must retry them."""
-    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    inputs = small_run(data_dir)
     faults = [
         {"name": f"{service}-events-refused", "service": service, "action": "refuse_events",
          "operation": "events:PutEvents", "times": 2}
@@ -241,7 +266,7 @@ def refused_events(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
 
 def storage_errors(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
     """S3 throttles (retried with backoff and survived), then fails one file's reads until fixed (DLQ, redrive)."""
-    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    inputs = small_run(data_dir)
     broken_read = f"{layout.PROCESSED}inference/"
     faults = [
         {"name": "raw-reads-throttled", "service": "validator", "action": "error", "operation": "s3:GetObject",
@@ -265,13 +290,13 @@ def storage_errors(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
 
 def poison_message(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
     """Messages no handler can take go to the DLQ after their receives; the workers carry on; redrive replays them."""
-    inputs = real_inputs(data_dir)[:1]
+    inputs = [real_file(data_dir, GIFT_CARD, "train")]
     poison = {
         "validator": "this is not JSON",
         "etl": json.dumps({"detail-type": "FileValidated", "detail": {"file_id": 42}}),
     }
     with running(work_dir, **FAST_RETRIES) as pipeline:
-        sqs = client(pipeline.stack, "sqs")
+        sqs = pipeline.client("sqs")
         for service, body in poison.items():
             sqs.send_message(QueueUrl=pipeline.stack.queues[service].queue_url, MessageBody=body)
         result.bad_inputs += [f"{service} queue: {body[:60]}" for service, body in poison.items()]
@@ -303,13 +328,13 @@ def poison_message(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
 
 def archive_replay(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
     """Replay every event from the bus archive after a run: consumers are idempotent, nothing changes."""
-    inputs = real_inputs(data_dir)[:1] + real_inputs(data_dir)[8:9]
+    inputs = small_run(data_dir)
     inputs += bad_inputs(data_dir, work_dir / "bad", 1)
     with running(work_dir, **FAST_RETRIES) as pipeline:
         uploaded = upload_all(pipeline, inputs)
         settle_and_account(pipeline, uploaded, inputs, result)
         before = ledger_snapshot(pipeline), object_versions(pipeline), alert_count(pipeline)
-        events = client(pipeline.stack, "events")
+        events = pipeline.client("events")
         archive = events.describe_archive(ArchiveName=pipeline.stack.archive_name)
         bus_arn = events.describe_event_bus(Name=pipeline.stack.event_bus)["Arn"]
         events.start_replay(
@@ -321,12 +346,19 @@ def archive_replay(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
         )
         result.faults.append({"name": "archive-replay", "what": "every archived event replayed onto the bus",
                               "injected": archive["EventCount"]})  # fmt: skip
-        settle_and_account(pipeline, uploaded, inputs, result)
+        wait_for(lambda: replayed_events_seen(pipeline) > 0, 60, "replayed events reaching the consumers")
+        settle_and_account(pipeline, uploaded, inputs, result, again=True)
         after = ledger_snapshot(pipeline), object_versions(pipeline), alert_count(pipeline)
         for label, was, now in zip(("ledger", "bucket outputs", "alerts"), before, after, strict=True):
             if was != now:
                 result.problems.append(f"the replay changed the {label}")
         result.evidence["events_replayed"] = archive["EventCount"]
+        result.evidence["replayed_events_consumed_by_monitor"] = replayed_events_seen(pipeline)
+
+
+def replayed_events_seen(pipeline: LocalPipeline) -> int:
+    """Replayed events the monitor logged (EventBridge marks them with `replay-name`)."""
+    return sum(1 for event in pipeline_events(pipeline.store) if event.get("replay-name"))
 
 
 def ledger_snapshot(pipeline: LocalPipeline) -> dict[str, Any]:
@@ -359,8 +391,8 @@ def hostile_inputs(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
     marker = work_dir / "pickle-ran"
     with running(work_dir, **FAST_RETRIES) as pipeline:
         stack = pipeline.stack
-        s3 = client(stack, "s3")
-        source = real_inputs(data_dir)[0].path.read_bytes()
+        s3 = pipeline.client("s3")
+        source = (data_dir / GIFT_CARD).read_bytes()
         genuine_version = s3.put_object(Bucket=stack.bucket, Key="uploads/gift.tsv", Body=source)["VersionId"]
         forged = {
             "another bucket": ("someone-elses-bucket", "raw/train/gift.tsv"),
@@ -390,7 +422,7 @@ def hostile_inputs(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
             }
             for bucket, key in forged.values()
         ]
-        refused = client(stack, "events").put_events(Entries=entries)["FailedEntryCount"]
+        refused = pipeline.client("events").put_events(Entries=entries)["FailedEntryCount"]
         if refused:
             result.problems.append(f"the bus refused {refused} forged events: they were not delivered to be tested")
         # A key that S3 accepts but the pipeline must not: it would read as a path outside raw/.
@@ -398,8 +430,7 @@ def hostile_inputs(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
         escaping_version = s3.put_object(Bucket=stack.bucket, Key=escaping_key, Body=source)["VersionId"]
         # A pickle as the current model: unpickling it would create the marker file.
         s3.put_object(Bucket=stack.bucket, Key=layout.current_model_pointer_key(), Body=pickle.dumps(_Tripwire(marker)))
-        inference = real_inputs(data_dir)[8]
-        upload_all(pipeline, [inference])
+        upload_all(pipeline, [real_file(data_dir, ELECTRONICS, "inference")])
         result.bad_inputs += [f"forged FileReceived naming {what}" for what in forged]
         result.bad_inputs += [f"an upload under the key {escaping_key!r}", "a pickle as models/current.json"]
         result.files_tried += len(forged) + 2
@@ -442,7 +473,7 @@ class _Tripwire:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("real_files", "Real files: train on six layouts, classify three others", real_files),
+    Scenario("real_files", "Every real file at once: train on 14, classify 3 (2 chunked), reject the rest", real_files),
     Scenario("worker_crash", "Workers killed mid-batch (validator, ETL, trainer, predictor)", worker_crash),
     Scenario("duplicate_delivery", "Each S3 notification delivered three times", duplicate_delivery),
     Scenario("refused_events", "PutEvents refuses entries in every publishing service", refused_events),

@@ -10,6 +10,7 @@ import hashlib
 import io
 import itertools
 import pickle
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 from services.predictor import app
 from services.predictor.models import ModelCache
+from services.predictor.prediction_ledger import PredictionLedger
 from services.trainer.artifacts import model_files, write_model
 from shared import layout
 from shared.events import PredictionsCompleted
@@ -288,3 +290,26 @@ def test_a_model_promoted_while_a_part_is_being_parked_still_predicts_it(
     assert (completed["root_file_id"], completed["rows"]) == (root, part.num_rows)
     assert pending_items(stack, root) == []
     assert stack.record(root).stages["predictions"] == "completed"
+
+
+def test_a_promotion_retried_after_a_crash_predicts_the_parts_its_first_attempt_claimed(stack: MotoStack) -> None:
+    # Given a file waiting for a model, and a first handling of the promotion that claimed part 0 for
+    # its own lifetime, moved the file off `waiting_for_model`, and then died (its worker was killed)
+    parts = inference_parts(2)
+    root, events = new_root(stack, list(parts))
+    for event in events:
+        assert run_predictor(event) == {"batchItemFailures": []}
+    promote(stack, "v1.0")
+    claimed = PredictionLedger(stack.aws.dynamodb, stack.table)
+    (first_part, _) = claimed.parked(root)
+    assert claimed.take_lease(first_part, seconds=1)
+    stack.ledger.set_stage_status(root, "predictions", "predicting")
+    time.sleep(2.1)  # the crashed invocation's lifetime is over before SQS delivers the message again
+
+    # When the promotion is delivered again
+    assert run_predictor(model_trained("v1.0")) == {"batchItemFailures": []}
+
+    # Then both parts are predicted and the file is announced, nothing left waiting
+    (completed,) = stack.details("PredictionsCompleted")
+    assert completed["rows"] == sum(part.num_rows for part in parts)
+    assert pending_items(stack, root) == []

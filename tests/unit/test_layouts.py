@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
+from reviews_pipeline.reliability.inputs import MCAULEY_2014_SAMPLES
 from services.validator.formats import CheckFailedError, ContentFormat, inspect_head, read_head
 from services.validator.layouts import (
     DEFAULT_LAYOUTS_FILE,
@@ -80,20 +81,7 @@ REAL_LAYOUTS = {
         "marc-headerless-csv",
         ("index", "review_body", "stars"),
     ),
-    **{
-        f"mcauley-category-samples-keithgalli/{name}.json": (
-            "mcauley-2014",
-            ("reviewText", "overall", "summary"),
-        )
-        for name in (
-            "category__Books_small",
-            "category__Clothing_small",
-            "category__Electronics_small",
-            "category__Grocery_small",
-            "category__Patio_small",
-            "sentiment__Books_small_10000",
-        )
-    },
+    **{name: ("mcauley-2014", ("reviewText", "overall", "summary")) for name in MCAULEY_2014_SAMPLES},
     "mcauley2018-all-beauty-5core/All_Beauty_5.json": ("mcauley-2018", ("overall", "reviewText", "summary")),
     "mcauley2018-amazon-fashion-5core/AMAZON_FASHION_5.json": ("mcauley-2018", ("overall", "reviewText", "summary")),
     "uci-sentiment-amazon-cells/amazon_cells_labelled.txt": ("uci-sentiment-labelled", ("sentence", "label")),
