@@ -81,7 +81,17 @@ def reconcile(record: FileRecord, store: ObjectStore) -> Reconciliation:
     etl_dropped = _prefixed(counters, ETL_DROPPED_PREFIX)
     problems = []
     if record.status == "rejected":
-        return Reconciliation(final_stage, True, 0, {}, 0, 0, 0, 0, 0)
+        return Reconciliation(
+            final_stage=final_stage,
+            complete=True,
+            rows_in=0,
+            rows_dropped={},
+            rows_final_ledger=0,
+            rows_final_bucket=0,
+            duplicate_rows=0,
+            parts_rejected=0,
+            rows_lost=0,
+        )
     etl_rows_in = counters.get("etl_rows_in", 0)
     complete = bool(counters.get("etl_complete"))
     if complete and etl_rows_in != validator_out:

@@ -198,7 +198,7 @@ def duplicate_output_problems(pipeline: LocalPipeline) -> list[str]:
         if record.status == "rejected" or record.dataset is None:
             continue
         parts = record.counters.get("validation_expected", 1)
-        etl_parts = [key for key in store.keys(f"{layout.etl_prefix(record.dataset)}{record.root_file_id}/")]
+        etl_parts = list(store.keys(f"{layout.etl_prefix(record.dataset)}{record.root_file_id}/"))
         if len(etl_parts) > parts:
             problems.append(f"{record.key}: {len(etl_parts)} ETL outputs for {parts} parts")
         predicted = [
@@ -239,7 +239,7 @@ def duplicate_delivery(data_dir: Path, work_dir: Path, result: ScenarioResult) -
         result.faults.append({"name": "duplicate-notification", "what": "each S3 notification delivered 3 times",
                               "injected": 2 * len(uploaded)})  # fmt: skip
         settle_and_account(pipeline, uploaded, inputs, result)
-        roots = [record for record in pipeline.ledger.files(roots_only=True)]
+        roots = list(pipeline.ledger.files(roots_only=True))
         if len(roots) != len(uploaded):
             result.problems.append(f"{len(uploaded)} files became {len(roots)} ledger records")
         rewritten = {key: count for key, count in object_versions(pipeline).items() if count > 1}
@@ -278,7 +278,7 @@ def storage_errors(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
         uploaded = upload_all(pipeline, inputs)
         wait_for(lambda: pipeline.queue_depths(dead_letter=True)["etl"] > 0, 180, "the failing ETL message in the DLQ")
         alerted = pipeline.raise_dead_letter_alerts({})
-        alerts = [alert for alert in pipeline.store.keys(layout.MONITORING_ALERTS)]
+        alerts = list(pipeline.store.keys(layout.MONITORING_ALERTS))
         if not alerts:
             result.problems.append("no alert was raised for the message in the ETL's DLQ")
         result.evidence["dead_letters_before_fix"] = alerted

@@ -37,6 +37,10 @@ COMPLETED = "completed"
 _PARQUET = "application/vnd.apache.parquet"
 
 
+class PartsClaimedElsewhereError(RuntimeError):
+    """Waiting parts another invocation has claimed: this message is retried until they are done."""
+
+
 @dataclass(frozen=True)
 class Predictor:
     store: ObjectStore
@@ -97,12 +101,20 @@ class Predictor:
 
     def _predict_waiting(self, root_file_id: str) -> int:
         parts = 0
+        claimed_elsewhere = []
         for detail in self.items.parked(root_file_id):
             if not self.items.take_lease(detail, self.lease_seconds):
+                claimed_elsewhere.append(detail.part_index or 0)
                 continue
             self.predict_part(detail)
             self.items.release(detail)
             parts += 1
+        if claimed_elsewhere:
+            # Another invocation holds them. Should it die, no one else would come for them: fail this
+            # message, so that it comes back once that claim has either been released or lapsed.
+            raise PartsClaimedElsewhereError(
+                f"parts {claimed_elsewhere} of {root_file_id} are being predicted by another invocation"
+            )
         self.items.mark_predicting_if_waiting(root_file_id)
         return parts
 

@@ -313,3 +313,28 @@ def test_a_promotion_retried_after_a_crash_predicts_the_parts_its_first_attempt_
     (completed,) = stack.details("PredictionsCompleted")
     assert completed["rows"] == sum(part.num_rows for part in parts)
     assert pending_items(stack, root) == []
+
+
+def test_a_promotion_fails_and_comes_back_while_another_invocation_holds_a_waiting_part(stack: MotoStack) -> None:
+    # Given a file waiting for a model, one of its parts claimed by an invocation still running
+    parts = inference_parts(2)
+    root, events = new_root(stack, list(parts))
+    for event in events:
+        assert run_predictor(event) == {"batchItemFailures": []}
+    promote(stack, "v1.0")
+    claims = PredictionLedger(stack.aws.dynamodb, stack.table)
+    (_, second_part) = claims.parked(root)
+    assert claims.take_lease(second_part, seconds=2)
+
+    # When the promotion arrives, it predicts what it can and fails the message for the rest
+    first = run_predictor(model_trained("v1.0"))
+    assert len(first["batchItemFailures"]) == 1
+    assert [item["sk"]["S"] for item in pending_items(stack, root)] == ["PENDING#predictions#00001"]
+    assert stack.details("PredictionsCompleted") == []
+
+    # Then, delivered again once the claim has lapsed (its holder died), it finishes the file
+    time.sleep(3.1)
+    assert run_predictor(model_trained("v1.0")) == {"batchItemFailures": []}
+    (completed,) = stack.details("PredictionsCompleted")
+    assert completed["rows"] == sum(part.num_rows for part in parts)
+    assert pending_items(stack, root) == []
