@@ -299,7 +299,7 @@ def poison_message(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
         sqs = pipeline.client("sqs")
         for service, body in poison.items():
             sqs.send_message(QueueUrl=pipeline.stack.queues[service].queue_url, MessageBody=body)
-        result.bad_inputs += [f"{service} queue: {body[:60]}" for service, body in poison.items()]
+        result.bad_inputs += [f"on the {service} queue, {body[:60]}" for service, body in poison.items()]
         uploaded = upload_all(pipeline, inputs)
         wait_for(
             lambda: all(pipeline.queue_depths(dead_letter=True)[service] for service in poison),
