@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from reviews_pipeline.runtime import RuntimeConfig
+from reviews_pipeline.stack import StackInfo
 from reviews_pipeline.templates import load_template, substitute_refs
 from reviews_pipeline.topology import load_topology
 from reviews_pipeline.worker import failed_message_ids, sqs_event
+from reviews_pipeline.workers import WorkerPool
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:reviews-validator"
 
@@ -86,3 +88,24 @@ def test_config_refuses_unknown_keys(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="visibilty_timeout_seconds"):
         RuntimeConfig.from_file(path)
+
+
+def test_a_function_never_outlives_its_shortened_queue_visibility(tmp_path: Path) -> None:
+    # With visibility shorter than a function's timeout, a crashed invocation's "in progress" claims
+    # (idempotency, leases) would outlast the message's return and block every retry.
+    topology = load_topology()
+    stack = StackInfo(endpoint_url=None, region="us-east-1", bucket="b", event_bus="e", ledger_table="t",
+                      alert_topic_arn="a")  # fmt: skip
+    shortened = WorkerPool(topology, stack, tmp_path, visibility_timeout_seconds=20)
+    as_templated = WorkerPool(topology, stack, tmp_path)
+
+    trainer = topology.consumer("trainer")
+    assert trainer.timeout_seconds == 900
+    assert shortened.function_timeout(trainer) == 20
+    assert as_templated.function_timeout(trainer) == 900
+
+
+def test_config_passes_the_attempts_per_aws_call_to_every_service() -> None:
+    config = RuntimeConfig.model_validate({"aws_max_attempts": 4, "services": {"etl": {"batch_rows": 10}}})
+
+    assert config.service_environment() == {"REVIEWS_AWS_MAX_ATTEMPTS": "4", "REVIEWS_ETL_BATCH_ROWS": "10"}
