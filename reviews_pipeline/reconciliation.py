@@ -20,6 +20,8 @@ from shared import layout
 from shared.ledger import FileRecord
 from shared.storage import ObjectStore
 
+from .runtime import rows_of
+
 FinalStage = Literal["predictions", "etl"]
 VALIDATOR_DROPPED_PREFIX = "dropped:"
 ETL_DROPPED_PREFIX = "etl_dropped:"
@@ -51,12 +53,14 @@ def _prefixed(counters: dict[str, int], prefix: str) -> dict[str, int]:
     return {name.removeprefix(prefix): count for name, count in counters.items() if name.startswith(prefix) and count}
 
 
-def validator_rows(record: FileRecord) -> tuple[int, int, dict[str, int]]:
-    """Rows in, rows out and rows dropped by reason at the validator, summed over parts when chunked."""
-    if "validation_expected" in record.counters:
-        dropped = _prefixed(record.counters, VALIDATOR_DROPPED_PREFIX)
-        return record.counters.get("rows_in", 0), record.counters.get("rows_out", 0), dropped
-    return record.rows_in, record.rows_out, dict(record.rows_dropped)
+def rows_dropped_of(record: FileRecord) -> dict[str, int]:
+    """Rows the validator dropped, by reason, summed over parts when the file was chunked."""
+    dropped = dict(record.rows_dropped)
+    for name, count in record.counters.items():
+        if name.startswith(VALIDATOR_DROPPED_PREFIX):
+            reason = name.removeprefix(VALIDATOR_DROPPED_PREFIX)
+            dropped[reason] = dropped.get(reason, 0) + count
+    return dropped
 
 
 def _parquet_rows(store: ObjectStore, prefix: str) -> tuple[int, list[int]]:
@@ -77,7 +81,8 @@ def reconcile(record: FileRecord, store: ObjectStore) -> Reconciliation:
     """Where the rows of one root file went, from the ledger and the bucket."""
     final_stage: FinalStage = "predictions" if record.dataset == "inference" else "etl"
     counters = record.counters
-    rows_in, validator_out, validator_dropped = validator_rows(record)
+    rows_in, validator_out = rows_of(record)
+    validator_dropped = rows_dropped_of(record)
     etl_dropped = _prefixed(counters, ETL_DROPPED_PREFIX)
     problems = []
     if record.status == "rejected":

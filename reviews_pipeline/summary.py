@@ -14,20 +14,8 @@ from shared import layout
 from shared.ledger import FileRecord
 from shared.storage import ObjectStore
 
-from .reconciliation import Reconciliation, reconcile
+from .reconciliation import Reconciliation, reconcile, rows_dropped_of
 from .runtime import UploadedFile, rows_of
-
-DROPPED_PREFIX = "dropped:"
-
-
-def rows_dropped_of(record: FileRecord) -> dict[str, int]:
-    """Rows dropped by reason, summed over parts when the file was chunked."""
-    dropped = dict(record.rows_dropped)
-    for name, count in record.counters.items():
-        if name.startswith(DROPPED_PREFIX):
-            reason = name.removeprefix(DROPPED_PREFIX)
-            dropped[reason] = dropped.get(reason, 0) + count
-    return dropped
 
 
 def file_summary(
