@@ -72,6 +72,17 @@ def _arange(count: int) -> pa.Array:
     return pc.subtract(pc.cumulative_sum(ones), 1) if count else pa.array([], pa.int64())
 
 
+def _every_row_parsed(table: pa.Table, resolved: ResolvedLayout) -> _ParsedRows:
+    """A table read whole, with no row left unparsed (JSON lines read in one go, Parquet)."""
+    rows_in = int(table.num_rows)
+    return _ParsedRows(
+        rows_in=rows_in,
+        positions=_arange(rows_in),
+        columns={name: table.column(column) for name, column in resolved.source_columns.items()},
+        unparseable=pa.array([], pa.int64()),
+    )
+
+
 def _positions_without(rows_in: int, unparseable: pa.Array) -> pa.Array:
     every = _arange(rows_in)
     if len(unparseable) == 0:
@@ -235,13 +246,7 @@ def _parse_json_lines_with_arrow(
         if _STRADDLING in str(error):
             raise _arrow_failure(error, block_size) from error
         return None  # a bad line or a changing type: find it line by line
-    rows_in = int(table.num_rows)
-    return _ParsedRows(
-        rows_in=rows_in,
-        positions=_arange(rows_in),
-        columns={name: table.column(column) for name, column in resolved.source_columns.items()},
-        unparseable=pa.array([], pa.int64()),
-    )
+    return _every_row_parsed(table, resolved)
 
 
 def _json_scalar_as_text(value: Any) -> str | None:
@@ -297,13 +302,7 @@ def _parse_parquet(content: pa.Buffer, resolved: ResolvedLayout) -> _ParsedRows:
         table = pq.read_table(pa.BufferReader(content), columns=columns)
     except (*ARROW_CONTENT_ERRORS, OSError) as error:
         raise CheckFailedError("readability", f"the Parquet file cannot be read: {error}") from error
-    rows_in = int(table.num_rows)
-    return _ParsedRows(
-        rows_in=rows_in,
-        positions=_arange(rows_in),
-        columns={name: table.column(column) for name, column in resolved.source_columns.items()},
-        unparseable=pa.array([], pa.int64()),
-    )
+    return _every_row_parsed(table, resolved)
 
 
 # -- from source values to canonical rows -------------------------------------------------------
