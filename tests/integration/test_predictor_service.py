@@ -292,17 +292,28 @@ def test_a_model_promoted_while_a_part_is_being_parked_still_predicts_it(
     assert stack.record(root).stages["predictions"] == "completed"
 
 
-def test_a_promotion_retried_after_a_crash_predicts_the_parts_its_first_attempt_claimed(stack: MotoStack) -> None:
-    # Given a file waiting for a model, and a first handling of the promotion that claimed part 0 for
-    # its own lifetime, moved the file off `waiting_for_model`, and then died (its worker was killed)
-    parts = inference_parts(2)
+def file_waiting_when_v1_0_is_promoted(stack: MotoStack, parts: list[pa.Table]) -> tuple[str, PredictionLedger]:
+    """A file whose parts all arrived before any model, then v1.0 promoted (its ModelTrained not yet handled)."""
     root, events = new_root(stack, list(parts))
     for event in events:
         assert run_predictor(event) == {"batchItemFailures": []}
     promote(stack, "v1.0")
-    claimed = PredictionLedger(stack.aws.dynamodb, stack.table)
-    (first_part, _) = claimed.parked(root)
-    assert claimed.take_lease(first_part, seconds=1)
+    return root, PredictionLedger(stack.aws.dynamodb, stack.table)
+
+
+def assert_announced_with_nothing_waiting(stack: MotoStack, root: str, parts: list[pa.Table]) -> None:
+    (completed,) = stack.details("PredictionsCompleted")
+    assert completed["rows"] == sum(part.num_rows for part in parts)
+    assert pending_items(stack, root) == []
+
+
+def test_a_promotion_retried_after_a_crash_predicts_the_parts_its_first_attempt_claimed(stack: MotoStack) -> None:
+    # Given a file waiting for a model, and a first handling of the promotion that claimed part 0 for
+    # its own lifetime, moved the file off `waiting_for_model`, and then died (its worker was killed)
+    parts = inference_parts(2)
+    root, claims = file_waiting_when_v1_0_is_promoted(stack, parts)
+    (first_part, _) = claims.parked(root)
+    assert claims.take_lease(first_part, seconds=1)
     stack.ledger.set_stage_status(root, "predictions", "predicting")
     time.sleep(2.1)  # the crashed invocation's lifetime is over before SQS delivers the message again
 
@@ -310,19 +321,13 @@ def test_a_promotion_retried_after_a_crash_predicts_the_parts_its_first_attempt_
     assert run_predictor(model_trained("v1.0")) == {"batchItemFailures": []}
 
     # Then both parts are predicted and the file is announced, nothing left waiting
-    (completed,) = stack.details("PredictionsCompleted")
-    assert completed["rows"] == sum(part.num_rows for part in parts)
-    assert pending_items(stack, root) == []
+    assert_announced_with_nothing_waiting(stack, root, parts)
 
 
 def test_a_promotion_fails_and_comes_back_while_another_invocation_holds_a_waiting_part(stack: MotoStack) -> None:
     # Given a file waiting for a model, one of its parts claimed by an invocation still running
     parts = inference_parts(2)
-    root, events = new_root(stack, list(parts))
-    for event in events:
-        assert run_predictor(event) == {"batchItemFailures": []}
-    promote(stack, "v1.0")
-    claims = PredictionLedger(stack.aws.dynamodb, stack.table)
+    root, claims = file_waiting_when_v1_0_is_promoted(stack, parts)
     (_, second_part) = claims.parked(root)
     assert claims.take_lease(second_part, seconds=2)
 
@@ -335,6 +340,4 @@ def test_a_promotion_fails_and_comes_back_while_another_invocation_holds_a_waiti
     # Then, delivered again once the claim has lapsed (its holder died), it finishes the file
     time.sleep(3.1)
     assert run_predictor(model_trained("v1.0")) == {"batchItemFailures": []}
-    (completed,) = stack.details("PredictionsCompleted")
-    assert completed["rows"] == sum(part.num_rows for part in parts)
-    assert pending_items(stack, root) == []
+    assert_announced_with_nothing_waiting(stack, root, parts)
