@@ -87,18 +87,45 @@ class FileReceived(PipelineDetail):
 
 
 class DetectedFormat(BaseModel):
-    """What the validator recognised in a file's content."""
+    """What the validator recognised in a file's content: enough for the chunker to cut it on record boundaries."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    format: Literal["csv", "tsv", "jsonl", "parquet"] = Field(description="Container format, from content.")
+    format: Literal["csv", "tsv", "jsonl", "json", "parquet"] = Field(
+        description="Container format, from content: delimited text (csv, tsv), JSON lines, a JSON document "
+        "holding an array of records (json), or Parquet."
+    )
     compression: Literal["none", "gzip"] = Field(default="none", description="Compression, from magic bytes.")
-    encoding: Literal["utf-8", "utf-8-sig"] = Field(default="utf-8", description="Text encoding (with or without BOM).")
-    delimiter: str | None = Field(default=None, description="Field delimiter for delimited text.")
+    encoding: str = Field(
+        default="utf-8",
+        description="Text encoding of the content: utf-8, utf-8-sig (with a BOM), utf-16-le/-be or utf-32-le/-be "
+        "(from a BOM, or from the pattern of NUL bytes), or the configured fallback encoding (e.g. cp1252).",
+    )
+    delimiter: str | None = Field(
+        default=None, description="Field delimiter for delimited text (one character; see skip_initial_space)."
+    )
     quoting: bool = Field(
         default=True,
-        description="Whether fields may be enclosed in double quotes; false for layouts such as the AWS "
+        description="Whether fields may be enclosed in quote_char; false for layouts such as the AWS "
         "customer-reviews TSV, whose fields contain bare quotes.",
+    )
+    quote_char: str = Field(default='"', description="The quote character when quoting is on: \" or '.")
+    escape_char: str | None = Field(
+        default=None, description="A character that escapes the next one (a backslash), when the file uses escapes."
+    )
+    skip_initial_space: bool = Field(
+        default=False, description="Whitespace after each delimiter is not part of the field (', '-delimited files)."
+    )
+    line_terminator: Literal["lf", "crlf", "cr"] = Field(
+        default="lf", description="How the content's lines end: LF, CRLF or CR alone."
+    )
+    preamble_lines: NonNegativeInt = Field(
+        default=0,
+        description="Lines before the header (or the first record) that are not part of the table, e.g. an "
+        "export banner: skipped and reported.",
+    )
+    header_rows: NonNegativeInt = Field(
+        default=1, description="Records that make up the header: 0 headerless, 1 usually, 2 for a two-row header."
     )
     has_header: bool = Field(default=True, description="Whether a delimited file starts with a header row.")
     layout: str = Field(description="Known source layout the columns were mapped from, or 'configured'.")
@@ -149,6 +176,10 @@ class FileValidated(FileDetail):
         default_factory=dict, description="Per drop reason, the first (up to 10) dropped row numbers of the root file."
     )
     kept_columns: list[str] = Field(default_factory=list, description="Source columns mapped into the output.")
+    column_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Which source column became which canonical column (review_id, title, text, rating, language).",
+    )
     dropped_columns: list[str] = Field(default_factory=list, description="Source columns not kept.")
     part_index: NonNegativeInt | None = Field(default=None, description="Set when the file is a chunk.")
     part_count: int = Field(default=1, ge=1, description="Parts of the root file (1 when it was not chunked).")
