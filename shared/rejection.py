@@ -21,6 +21,9 @@ class Rejection:
     check: str
     reason: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    rows_in: int | None = None
+    """Rows the stage read before refusing the file (all dropped), when it got that far."""
+    rows_dropped: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,12 @@ def reject_file(
             },
         )
         store.move(rejected.source_key, error_key, rejected.source_version_id)
+    # Rows read before the refusal are recorded: "rows_in: 0" would say the file was empty.
+    rows = (
+        {"rows_in": rejection.rows_in, "rows_out": 0, "rows_dropped": dict(rejection.rows_dropped)}
+        if rejection.rows_in is not None
+        else {}
+    )
     ledger.update(
         rejected.file_id,
         status="rejected",
@@ -79,6 +88,7 @@ def reject_file(
         reason=rejection.reason,
         error_key=error_key,
         report_key=report_key,
+        **rows,
     )
     event = FileRejected(
         correlation_id=rejected.correlation_id,

@@ -2,29 +2,24 @@
 
 Everything here looks at a bounded head sample of the content (decompressed when the file is
 gzip-compressed), except the few whole-content helpers the validator calls once the size check has
-passed: `inflate`, `check_utf8` and `parquet_schema`.
+passed: `inflate` and `parquet_schema`.
 
 A file is one of:
 
 - Parquet: `PAR1` at the start (and at the end, checked when the footer is read);
-- JSON lines: the first non-blank line starts with `{` and most sample lines are JSON objects;
-- delimited text: the delimiter among `,` `\\t` `;` `|` that splits the sample into a consistent
-  number of fields, with or without double-quote quoting (the AWS customer-reviews TSV has bare `"`
-  inside fields and is only consistent with quoting off), with or without a header row.
+- JSON lines: one JSON object per line (or one array per line under a first line of column names);
+- a JSON document holding an array of review objects (read whole: it cannot be split);
+- delimited text, in the dialect `dialect` finds, with or without a header row and a preamble.
 
-Each may be gzip-compressed (one or more gzip members). Text must be UTF-8, with or without a BOM.
+Each may be gzip-compressed (one or more gzip members). Text is decoded by `decoding`: UTF-8 with or
+without a BOM, UTF-16/32, or a configured fallback encoding.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import json
-import re
 import struct
 import zlib
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -33,58 +28,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shared.events import DetectedFormat
-from shared.rejection import Rejection
 from shared.storage import SeekableReader
 
-ContainerFormat = Literal["csv", "tsv", "jsonl", "parquet"]
+from .checks import CheckFailedError
+from .decoding import TextEncoding, decode_head, detect_encoding
+from .dialect import TableShape, looks_like_column_names, table_shape
+from .records import ARROW_CONTENT_ERRORS
+
+ContainerFormat = Literal["csv", "tsv", "jsonl", "json", "parquet"]
 Compression = Literal["none", "gzip"]
-Encoding = Literal["utf-8", "utf-8-sig"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
-UTF8_BOM = codecs.BOM_UTF8
-CANDIDATE_DELIMITERS = (",", "\t", ";", "|")
-
-# A delimiter is accepted when at least this share of the sample records have the same field count:
-# real files have the odd broken row (dropped later as `unparseable_row`), but a wrong delimiter
-# splits prose at random and rarely reaches it.
-MIN_CONSISTENT_SHARE = 0.9
-# Enough records to judge a delimiter and a header; more only costs time.
+# Enough JSON lines to judge the keys and their types; more only costs time.
 MAX_SAMPLE_RECORDS = 2000
-# Bytes looked at for control characters: enough to tell text from binary.
-BINARY_PROBE_BYTES = 64 * 1024
-# Text has no NUL and almost no other C0 control bytes; binary data is full of them.
-MAX_CONTROL_BYTE_SHARE = 0.01
-_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])
 # Parquet footers of review files are a few KiB; one this large is not one we want to parse.
 MAX_PARQUET_FOOTER_BYTES = 16 * 1024 * 1024
 # Bounded steps for inflating: input fed 64 KiB at a time, output taken 1 MiB at a time, so neither
 # a gzip bomb nor a large file ever needs more than that beyond what the caller keeps.
 _INFLATE_INPUT_STEP = 64 * 1024
 _INFLATE_OUTPUT_STEP = 1024 * 1024
-
-# What Arrow raises for content it cannot parse; its memory and I/O errors are not the file's fault.
-ARROW_CONTENT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, pa.ArrowKeyError)
-
-_NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
-# Column names are short identifiers ("review_body", "reviews.text", "Score"), never sentences.
-_COLUMN_NAME = re.compile(r"[^\W\d][\w .\-/()#:]{0,63}")
-# A field that a standard CSV writer quoted: opening and closing quote, inner quotes doubled.
-_PROPERLY_QUOTED = re.compile(r'"([^"]|"")*"', re.DOTALL)
-
-
-class CheckFailedError(Exception):
-    """A file fails one of the validator's checks; carries what the rejection report says."""
-
-    def __init__(self, check: str, reason: str, **details: Any) -> None:
-        super().__init__(f"{check}: {reason}")
-        self.check = check
-        self.reason = reason
-        self.details = details
-
-    @property
-    def rejection(self) -> Rejection:
-        return Rejection(check=self.check, reason=self.reason, details=self.details)
 
 
 @dataclass(frozen=True)
@@ -93,31 +56,53 @@ class ContentFormat:
 
     format: ContainerFormat
     compression: Compression = "none"
-    encoding: Encoding = "utf-8"
-    delimiter: str | None = None
-    quoting: bool = True
-    has_header: bool = True
+    encoding: TextEncoding | None = None
+    """How the text is decoded; None for Parquet."""
+    shape: TableShape | None = None
+    """For delimited text: the dialect, header and preamble."""
     columns: tuple[str, ...] = ()
     """Header names, JSON keys seen in the sample, or Parquet columns; empty for a headerless file."""
     column_count: int = 0
     json_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """For JSON lines: the JSON types each key took in the sample ("string", "number", "null", …)."""
+    json_arrays: bool = False
+    """JSON lines whose lines are arrays, under a first line of column names."""
     parquet_schema: pa.Schema | None = None
 
     @property
     def is_text(self) -> bool:
         return self.format != "parquet"
 
+    @property
+    def has_header(self) -> bool:
+        return self.shape.header_rows > 0 if self.shape is not None else bool(self.columns)
+
+    @property
+    def columns_known(self) -> bool:
+        """False when the columns show only once the whole content is read (a JSON document)."""
+        return self.format != "json" or bool(self.columns)
+
     def with_parquet_schema(self, schema: pa.Schema) -> ContentFormat:
         return replace(self, parquet_schema=schema, columns=tuple(schema.names), column_count=len(schema.names))
 
+    def with_columns(self, columns: tuple[str, ...], json_types: Mapping[str, frozenset[str]]) -> ContentFormat:
+        return replace(self, columns=columns, column_count=len(columns), json_types=json_types)
+
     def detected(self, layout: str) -> DetectedFormat:
+        shape = self.shape
+        dialect = shape.dialect if shape is not None else None
         return DetectedFormat(
             format=self.format,
             compression=self.compression,
-            encoding=self.encoding,
-            delimiter=self.delimiter,
-            quoting=self.quoting,
+            encoding=self.encoding.name if self.encoding is not None else "utf-8",
+            delimiter=dialect.delimiter if dialect is not None else None,
+            quoting=dialect.quote_char is not None if dialect is not None else True,
+            quote_char=(dialect.quote_char or '"') if dialect is not None else '"',
+            escape_char=dialect.escape_char if dialect is not None else None,
+            skip_initial_space=dialect.skip_initial_space if dialect is not None else False,
+            line_terminator=shape.line_terminator if shape is not None else "lf",
+            preamble_lines=shape.preamble_lines if shape is not None else 0,
+            header_rows=shape.header_rows if shape is not None else (1 if self.json_arrays else 0),
             has_header=self.has_header,
             layout=layout,
         )
@@ -271,61 +256,6 @@ def parquet_schema(tail: bytes, size: int) -> pa.Schema:
         raise CheckFailedError("readability", f"the Parquet footer cannot be read: {error}") from error
 
 
-# -- readability of text ------------------------------------------------------------------------
-
-
-def _line_of(content: bytes | memoryview, offset: int) -> int:
-    return bytes(content[:offset]).count(b"\n") + 1
-
-
-def _refuse_binary(content: bytes) -> None:
-    probe = content[:BINARY_PROBE_BYTES]
-    control = len(probe) - len(probe.translate(None, _CONTROL_BYTES))
-    if b"\x00" in probe or control > MAX_CONTROL_BYTE_SHARE * len(probe):
-        offset = next(index for index, byte in enumerate(probe) if byte in _CONTROL_BYTES)
-        raise CheckFailedError(
-            "readability",
-            f"binary content, not text: {control} control bytes in the first {len(probe)} bytes "
-            f"(the first, 0x{probe[offset]:02x}, at byte offset {offset})",
-            offset=offset,
-            control_bytes=control,
-        )
-
-
-def _undecodable(content: bytes | memoryview, error: UnicodeDecodeError, base: int) -> CheckFailedError:
-    offset = base + error.start
-    bad = bytes(content[offset : offset + min(4, error.end - error.start)])
-    line = _line_of(content, offset)
-    return CheckFailedError(
-        "readability",
-        f"not UTF-8: undecodable byte(s) 0x{bad.hex()} at byte offset {offset} (line {line}); "
-        "convert the file to UTF-8 (a mix of UTF-8 and cp1252/latin-1 is a common cause)",
-        offset=offset,
-        line=line,
-    )
-
-
-def content_as_text(content: pa.Buffer) -> pa.Array:
-    """The content as a one-value Arrow string array, without a copy (and without checking it)."""
-    offsets = pa.py_buffer(struct.pack("<qq", 0, content.size))
-    return pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, content])
-
-
-def check_utf8(content: pa.Buffer) -> None:
-    """Refuse content that is not entirely UTF-8, naming the first bad byte's offset and line.
-
-    Arrow validates the whole buffer (vectorised, no copy); only when it fails is the content decoded
-    in Python to find where.
-    """
-    try:
-        content_as_text(content).validate(full=True)
-    except pa.ArrowInvalid:
-        raw = content.to_pybytes()
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise _undecodable(raw, error, 0) from None
-        raise
 
 
 # -- recognising the format of text -------------------------------------------------------------
@@ -342,12 +272,14 @@ def read_head(raw_head: bytes, *, whole: bool, sample_bytes: int) -> Head:
     return Head(content=raw_head[:sample_bytes], complete=whole and len(raw_head) <= sample_bytes, compression="none")
 
 
-def inspect_head(head: Head, *, known_columns: frozenset[str] = frozenset()) -> ContentFormat | None:
+def inspect_head(
+    head: Head, *, known_columns: frozenset[str] = frozenset(), fallback_encoding: str | None = None
+) -> ContentFormat | None:
     """Checks 1 and 2 on the head sample: the format, and that its bytes are readable text.
 
     Returns None when there is nothing to recognise (no bytes, or only whitespace): that is for the
-    size and columns checks to report. `known_columns` are column names of known layouts; a first
-    row made of them is a header.
+    size and columns checks to report. `known_columns` are column names of configured layouts; a
+    first row made of them is a header.
     """
     content = head.content
     if content[:4] == PARQUET_MAGIC:
@@ -356,33 +288,30 @@ def inspect_head(head: Head, *, known_columns: frozenset[str] = frozenset()) -> 
                 "readability", "the file starts like Parquet (PAR1) but does not end like it: truncated?"
             )
         return ContentFormat(format="parquet", compression=head.compression)
-    if not content.strip():
+    encoding, text = decode_head(
+        content, detect_encoding(content, fallback=fallback_encoding), complete=head.complete
+    )
+    if not text.strip():
+        if content.strip() and not head.complete:
+            raise CheckFailedError(
+                "readability",
+                f"no complete line in the first {len(content)} bytes: a record longer than the sample "
+                "(sample_bytes) cannot be checked, so it is refused",
+                sample_bytes=len(content),
+            )
         return None
-    _refuse_binary(content)
-    encoding: Encoding = "utf-8-sig" if content.startswith(UTF8_BOM) else "utf-8"
-    base = len(UTF8_BOM) if encoding == "utf-8-sig" else 0
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(content[base:], final=head.complete)
-    except UnicodeDecodeError as error:
-        raise _undecodable(content, error, base) from None
-    if not head.complete:
-        text = text[: text.rfind("\n") + 1]  # the sample was cut: whole lines only
-    first_line = next((line.strip() for line in text.split("\n") if line.strip()), None)
-    if first_line is None:
-        raise CheckFailedError(
-            "readability",
-            f"no complete line in the first {len(content)} bytes: a record longer than the sample "
-            "(sample_bytes) cannot be checked, so it is refused",
-            sample_bytes=len(content),
-        )
-    if first_line.startswith("["):
-        raise CheckFailedError(
-            "format",
-            "the content starts with '[': a JSON document (array), not JSON lines; write one JSON object per line",
-        )
-    if first_line.startswith("{"):
-        return _inspect_json_lines(text, head.compression, encoding)
-    return _inspect_delimited(text, head.compression, encoding, head.complete, known_columns)
+    first_line = text.lstrip()[:1]
+    if first_line in ("{", "["):
+        return _inspect_json(text, head, encoding)
+    shape = table_shape(text, known_columns=known_columns)
+    return ContentFormat(
+        format="tsv" if shape.dialect.delimiter == "\t" else "csv",
+        compression=head.compression,
+        encoding=encoding,
+        shape=shape,
+        columns=shape.columns,
+        column_count=shape.width,
+    )
 
 
 def _json_type(value: Any) -> str:
@@ -397,188 +326,80 @@ def _json_type(value: Any) -> str:
     return "object" if isinstance(value, dict) else "array"
 
 
-def _inspect_json_lines(text: str, compression: Compression, encoding: Encoding) -> ContentFormat:
-    lines = [line for line in text.split("\n") if line.strip()][:MAX_SAMPLE_RECORDS]
+def keys_and_types(records: list[Any]) -> tuple[tuple[str, ...], dict[str, frozenset[str]]]:
+    """The keys of the JSON objects among `records`, in order of first appearance, and their JSON types."""
     columns: dict[str, set[str]] = {}
-    objects = 0
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
-            continue
+    for record in records:
         if isinstance(record, dict):
-            objects += 1
             for name, value in record.items():
                 columns.setdefault(name, set()).add(_json_type(value))
-    if objects < len(lines) / 2:
+    return tuple(columns), {name: frozenset(types) for name, types in columns.items()}
+
+
+def _parsed_lines(text: str) -> tuple[list[str], list[Any]]:
+    # Split at line ends only: JSON strings may hold U+2028 and the other breaks splitlines() knows.
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()][:MAX_SAMPLE_RECORDS]
+    parsed: list[Any] = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+            parsed.append(None)
+    return lines, parsed
+
+
+def _inspect_json(text: str, head: Head, encoding: TextEncoding) -> ContentFormat:
+    lines, parsed = _parsed_lines(text)
+    objects = sum(isinstance(record, dict) for record in parsed)
+    arrays = sum(isinstance(record, list) for record in parsed)
+    if objects >= len(lines) / 2:
+        columns, types = keys_and_types(parsed)
+        return ContentFormat(
+            format="jsonl",
+            compression=head.compression,
+            encoding=encoding,
+            columns=columns,
+            column_count=len(columns),
+            json_types=types,
+        )
+    if arrays >= len(lines) / 2 and len(lines) > 1:
+        names = parsed[0]
+        if isinstance(names, list) and names and looks_like_column_names(names):
+            return ContentFormat(
+                format="jsonl",
+                compression=head.compression,
+                encoding=encoding,
+                columns=tuple(names),
+                column_count=len(names),
+                json_arrays=True,
+            )
         raise CheckFailedError(
             "format",
-            f"the content starts with '{{' but only {objects} of its first {len(lines)} lines are JSON objects: "
-            "pretty-printed JSON or a single JSON document, not JSON lines (one object per line)",
+            "JSON lines whose lines are arrays of values, with no first line naming the columns: write one "
+            'JSON object per line ({"text": …, "rating": …}), or make the first line the column names '
+            '(["text", "rating"])',
         )
-    return ContentFormat(
-        format="jsonl",
-        compression=compression,
-        encoding=encoding,
-        columns=tuple(columns),
-        column_count=len(columns),
-        json_types={name: frozenset(types) for name, types in columns.items()},
-    )
+    # Not one record per line: a JSON document (pretty-printed or on one line), read whole.
+    if text.lstrip().startswith("{") and head.complete:
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            document = None
+        if isinstance(document, dict) and records_in_document(document) is None:
+            raise CheckFailedError(
+                "format",
+                "a single JSON object, not review records: expected JSON lines (one object per line), or a "
+                "JSON array of review objects, or an object with one key holding that array",
+            )
+    return ContentFormat(format="json", compression=head.compression, encoding=encoding)
 
 
-@dataclass(frozen=True)
-class _DelimiterTrial:
-    """The sample split by one delimiter, with quoting on or off."""
-
-    delimiter: str
-    quoting: bool
-    records: list[list[str]]
-    line_numbers: list[int]
-    broken: bool
-
-    @property
-    def field_counts(self) -> list[int]:
-        return [len(record) for record in self.records]
-
-    @property
-    def modal_fields(self) -> int:
-        counts = Counter(self.field_counts[1:] or self.field_counts)
-        return counts.most_common(1)[0][0] if counts else 0
-
-    @property
-    def share(self) -> float:
-        """Share of data records (the first record excluded: it may be a header) with the modal count."""
-        data = self.field_counts[1:] or self.field_counts
-        return data.count(self.modal_fields) / len(data) if data else 0.0
-
-    @property
-    def consistent(self) -> bool:
-        return not self.broken and self.modal_fields >= 2 and self.share >= MIN_CONSISTENT_SHARE
-
-    @property
-    def bare_quotes(self) -> bool:
-        """A `"` inside a field that a standard writer would have quoted: the file is written without quoting."""
-        return any(
-            '"' in value and not _PROPERLY_QUOTED.fullmatch(value) for record in self.records for value in record
-        )
-
-    def inconsistent_lines(self) -> list[int]:
-        modal = self.modal_fields
-        return [line for line, record in zip(self.line_numbers, self.records, strict=True) if len(record) != modal][:10]
-
-
-def _split(text: str, delimiter: str, *, quoting: bool, complete: bool) -> _DelimiterTrial:
-    reader = csv.reader(
-        io.StringIO(text, newline=""),
-        delimiter=delimiter,
-        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
-        strict=False,
-    )
-    records: list[list[str]] = []
-    line_numbers: list[int] = []
-    broken = False
-    try:
-        for record in reader:
-            if record:
-                records.append(record)
-                line_numbers.append(reader.line_num)
-            if len(records) > MAX_SAMPLE_RECORDS:
-                break
-    except csv.Error:
-        broken = True  # e.g. a quoted field running past the field size limit
-    if not complete and len(records) > 1:
-        # The sample was cut: its last record may be a piece of a longer one.
-        records, line_numbers = records[:-1], line_numbers[:-1]
-    return _DelimiterTrial(delimiter, quoting, records, line_numbers, broken)
-
-
-def _best_split(text: str, complete: bool) -> _DelimiterTrial | None:
-    chosen: list[_DelimiterTrial] = []
-    for delimiter in CANDIDATE_DELIMITERS:
-        quoted = _split(text, delimiter, quoting=True, complete=complete)
-        bare = _split(text, delimiter, quoting=False, complete=complete)
-        if quoted.consistent and bare.consistent:
-            # Both read the sample alike; bare quotes mean quoting would swallow fields further on.
-            chosen.append(bare if bare.bare_quotes else quoted)
-        elif quoted.consistent or bare.consistent:
-            chosen.append(quoted if quoted.consistent else bare)
-    if not chosen:
-        return None
-    return max(chosen, key=lambda trial: (trial.share, trial.modal_fields))
-
-
-def _describe_delimiter(delimiter: str) -> str:
-    return "TAB" if delimiter == "\t" else repr(delimiter)
-
-
-def _undetermined_delimiter(text: str, complete: bool) -> CheckFailedError:
-    trials = [_split(text, delimiter, quoting=True, complete=complete) for delimiter in CANDIDATE_DELIMITERS]
-    best = max(trials, key=lambda trial: (trial.modal_fields >= 2, trial.share))
-    if best.modal_fields < 2:
-        reason = (
-            "the delimiter cannot be determined: none of , TAB ; | splits the lines into fields "
-            "(a single column, or not delimited text)"
-        )
-    else:
-        reason = (
-            f"the delimiter cannot be determined: none of , TAB ; | gives the lines a consistent number of fields "
-            f"(closest: {_describe_delimiter(best.delimiter)} gives {best.modal_fields} fields on "
-            f"{best.share:.0%} of {len(best.records)} sample records; lines {best.inconsistent_lines()} differ)"
-        )
-    return CheckFailedError(
-        "format",
-        reason,
-        closest_delimiter=best.delimiter,
-        first_inconsistent_lines=best.inconsistent_lines(),
-        sample_records=len(best.records),
-    )
-
-
-def _is_number(value: str) -> bool:
-    return _NUMBER.fullmatch(value) is not None
-
-
-def _looks_like_header(records: list[list[str]], known_columns: frozenset[str]) -> bool:
-    first, rest = records[0], records[1:]
-    names = [value.strip() for value in first]
-    width = len(first)
-    rows = [record for record in rest if len(record) == width]
-    numeric_columns = [
-        column
-        for column in range(width)
-        if rows and sum(_is_number(record[column]) for record in rows) >= MIN_CONSISTENT_SHARE * len(rows)
-    ]
-    if any(_is_number(first[column]) for column in numeric_columns):
-        return False  # a number where the data has numbers: the first row is data
-    if numeric_columns:
-        return True  # a name where the data has numbers
-    if any(name in known_columns for name in names):
-        return True
-    return len(set(names)) == width and all(_COLUMN_NAME.fullmatch(name) for name in names)
-
-
-def _inspect_delimited(
-    text: str, compression: Compression, encoding: Encoding, complete: bool, known_columns: frozenset[str]
-) -> ContentFormat:
-    trial = _best_split(text, complete)
-    if trial is None:
-        raise _undetermined_delimiter(text, complete)
-    if len(trial.records[0]) != trial.modal_fields:
-        raise CheckFailedError(
-            "format",
-            f"the first line has {len(trial.records[0])} fields but the lines after it have {trial.modal_fields} "
-            f"(delimiter {_describe_delimiter(trial.delimiter)})",
-            first_line_fields=len(trial.records[0]),
-            fields=trial.modal_fields,
-        )
-    has_header = _looks_like_header(trial.records, known_columns)
-    return ContentFormat(
-        format="tsv" if trial.delimiter == "\t" else "csv",
-        compression=compression,
-        encoding=encoding,
-        delimiter=trial.delimiter,
-        quoting=trial.quoting,
-        has_header=has_header,
-        columns=tuple(name.strip() for name in trial.records[0]) if has_header else (),
-        column_count=trial.modal_fields,
-    )
+def records_in_document(document: Any) -> list[Any] | None:
+    """The records of a JSON document: the array itself, or the one array of objects an object holds."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        arrays = [value for value in document.values() if isinstance(value, list) and value]
+        if len(arrays) == 1 and sum(isinstance(item, dict) for item in arrays[0]) >= len(arrays[0]) / 2:
+            return arrays[0]
+    return None

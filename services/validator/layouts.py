@@ -1,16 +1,17 @@
-"""Check 4 — columns: which known layout a file is in, and how its columns map onto the canonical schema.
+"""Check 4 — columns: which column holds which canonical field, and which layout the file is in.
 
-A layout is recognised by the columns it has (header names, JSON keys or Parquet columns) or, for a
-delimited file without a header row, by its column count. Layouts are tried in order and the first
-that matches wins:
+Layouts configured by the user come first and are matched as configured (by the columns they name,
+or, for a delimited file without a header row, by its column count), in this order:
 
-1. layouts configured in the environment (`REVIEWS_VALIDATOR_LAYOUTS`, a JSON list);
+1. layouts in the environment (`REVIEWS_VALIDATOR_LAYOUTS`, a JSON list);
 2. layouts in the layouts file (`REVIEWS_VALIDATOR_LAYOUTS_FILE`, default `layouts.json` beside this
-   module: the headerless MARC CSV and the UCI sentiment file);
-3. the layouts real Amazon review data is published in (`KNOWN_LAYOUTS` below), most specific first.
+   module: the headerless MARC CSV and the UCI sentiment file).
 
-Training files need text and a rating; inference files need text. Columns the layout does not map
-are dropped and reported.
+Every other file with a header (or JSON keys, or Parquet columns) has its columns recognised by
+role (`roles`): any subset or superset of a published layout's columns is accepted as long as the
+roles a file needs are there — the text, and a rating for training files. The file's layout is
+then named after the published layout (`KNOWN_LAYOUTS`) its columns agree with, or `by-role`.
+Columns that no role takes are dropped and reported.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared import canonical
 from shared.events import Dataset
 
-from .formats import CheckFailedError, ContainerFormat, ContentFormat
+from .checks import CheckFailedError
+from .formats import ContainerFormat, ContentFormat
+from .roles import COLUMN_ROLES_SETTING, assign_roles
 
 MappedField = Literal["review_id", "title", "text", "rating", "language"]
+BY_ROLE = "by-role"
 """Canonical columns a source column can be mapped to (row_number is the validator's own)."""
 
 DEFAULT_LAYOUTS_FILE = Path(__file__).with_name("layouts.json")
@@ -232,6 +236,11 @@ class LayoutSettings(BaseSettings):
         default=(),
         description="REVIEWS_VALIDATOR_LAYOUTS: a JSON list of layouts, tried before all others.",
     )
+    column_roles: dict[MappedField, str] = Field(
+        default_factory=dict,
+        description="REVIEWS_VALIDATOR_COLUMN_ROLES: a JSON object naming the column of a role when a file has "
+        'two candidates for it, e.g. {"title": "summary"}.',
+    )
     layouts_file: Path | None = Field(
         default=DEFAULT_LAYOUTS_FILE,
         description="REVIEWS_VALIDATOR_LAYOUTS_FILE: a JSON file of layouts tried next (empty: none).",
@@ -249,8 +258,8 @@ class LayoutSettings(BaseSettings):
             self._file_layouts = load_layouts_file(self.layouts_file).layouts
 
     def in_order(self) -> tuple[Layout, ...]:
-        """Every layout, in the order they are tried."""
-        return (*self.layouts, *self._file_layouts, *KNOWN_LAYOUTS)
+        """Every configured layout, in the order they are tried."""
+        return (*self.layouts, *self._file_layouts)
 
 
 def known_column_names(layouts: Sequence[Layout]) -> frozenset[str]:
@@ -313,23 +322,61 @@ def _check_parquet_types(content: ContentFormat, source_columns: dict[MappedFiel
             )
 
 
-def resolve_layout(content: ContentFormat, dataset: Dataset, layouts: Sequence[Layout]) -> ResolvedLayout:
-    """Check 4: the first layout that matches, with the columns a `dataset` file needs; else CheckFailedError."""
-    layout = next((candidate for candidate in layouts if candidate.matches(content)), None)
-    if layout is None:
-        if content.has_header:
-            raise CheckFailedError(
-                "columns",
-                f"the columns {list(content.columns)} match no known layout; describe this layout in "
-                "REVIEWS_VALIDATOR_LAYOUTS (see services/validator/layouts.json)",
-                columns=list(content.columns),
-            )
+def _layout_named_for(roles: dict[MappedField, str], columns: Sequence[str]) -> Layout:
+    """The published layout whose mapping agrees with every role found, most of its columns present; else by-role."""
+    present = set(columns)
+    agreeing = [
+        layout
+        for layout in KNOWN_LAYOUTS
+        if all(layout.mapping.get(role) == column for role, column in roles.items())
+    ]
+    if agreeing:
+        def fit(layout: Layout) -> tuple[float, int]:
+            found = sum(1 for column in layout.match.columns if column in present)
+            return found / len(layout.match.columns), found
+
+        best = max(agreeing, key=fit)
+        if fit(best)[1] > 0:
+            return best.model_copy(update={"mapping": dict(roles)})
+    return Layout(
+        name=BY_ROLE,
+        description="Columns recognised by their role",
+        match=LayoutMatch(columns=tuple(roles.values())),
+        mapping=roles,
+    )
+
+
+def _by_role(content: ContentFormat, column_roles: dict[MappedField, str]) -> Layout:
+    if not content.has_header:
         raise CheckFailedError(
             "columns",
             f"the file has no header row (its first row looks like data) and {content.column_count} columns, "
-            "which matches no configured headerless layout; describe it in REVIEWS_VALIDATOR_LAYOUTS",
+            "which matches no configured headerless layout: add a header row naming the columns (e.g. "
+            "text,rating), or describe the layout in REVIEWS_VALIDATOR_LAYOUTS",
             column_count=content.column_count,
         )
+    roles: dict[MappedField, str] = dict(assign_roles(content.columns, column_roles))
+    if "text" not in roles:
+        raise CheckFailedError(
+            "columns",
+            f"no column of {list(content.columns)} holds the review text: name it text, review_body, reviewText, "
+            f"review, content or body (or pick it with {COLUMN_ROLES_SETTING}, "
+            'e.g. {"text": "my_column"}), or describe the layout in REVIEWS_VALIDATOR_LAYOUTS',
+            columns=list(content.columns),
+        )
+    return _layout_named_for(roles, content.columns)
+
+
+def resolve_layout(
+    content: ContentFormat,
+    dataset: Dataset,
+    layouts: Sequence[Layout],
+    column_roles: dict[MappedField, str] | None = None,
+) -> ResolvedLayout:
+    """Check 4: a configured layout that matches, else the columns by role; CheckFailedError when the needs are unmet."""
+    layout = next((candidate for candidate in layouts if candidate.matches(content)), None)
+    if layout is None:
+        layout = _by_role(content, column_roles or {})
     column_names = layout.column_names if layout.headerless else content.columns
     present = set(column_names)
     if content.format != "jsonl":
@@ -349,7 +396,11 @@ def resolve_layout(content: ContentFormat, dataset: Dataset, layouts: Sequence[L
         )
     rating_column = layout.mapping.get("rating")
     if dataset == "train" and (rating_column is None or rating_column not in present):
-        missing = f"column {rating_column!r} is missing" if rating_column else "the layout maps no rating"
+        missing = (
+            f"column {rating_column!r} is missing"
+            if rating_column
+            else f"no column of {list(column_names)} holds a rating (stars, rating, overall, score, star_rating, …)"
+        )
         raise CheckFailedError(
             "columns",
             f"a training file needs a rating: the file is in layout {layout.name!r}, but {missing} "

@@ -1,40 +1,51 @@
 """Reading a whole (size-checked) file into the canonical schema, dropping and counting bad rows.
 
-Parsing is Arrow's (pyarrow.csv, pyarrow.json, pyarrow.parquet) and every row-level decision is a
-vectorised compute over whole columns. The one per-row Python loop is the fallback for JSON lines
-that Arrow refuses as a whole (a line that is not an object, or a column whose JSON type changes):
-it finds the bad lines, which Arrow cannot skip.
+Delimited text is read by `records` (Arrow, with a record-by-record reader that resynchronises on
+broken records), JSON lines by Arrow's JSON reader (line by line only when Arrow refuses the file as
+a whole, to find the bad lines), JSON documents by the json module, Parquet by Arrow. Every
+row-level decision after that is a vectorised compute over whole columns.
 
-Rows are numbered `first_row_number` + their 0-based position among the file's data rows (blank
-lines are not rows; a CSV header is not a row), so the parts of a chunked file keep the numbering
-of the file they were cut from, and dropped rows keep their numbers.
+Rows are numbered `first_row_number` + their 0-based position among the file's data records (blank
+lines, a preamble and the header are not rows; broken records are), so the parts of a chunked file
+keep the numbering of the file they were cut from, and dropped rows keep their numbers.
+
+Drop reasons, in precedence order (a row is counted under its first reason only):
+`malformed_record` (the record cannot be read into the file's columns), `empty_text`, and for
+training files `missing_rating`, `unparseable_rating`, `rating_not_whole`, `rating_out_of_range`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from shared import canonical
 from shared.events import Dataset
 
-from .formats import ARROW_CONTENT_ERRORS, CheckFailedError, ContentFormat
+from .checks import CheckFailedError
+from .formats import ContentFormat, records_in_document
 from .layouts import MappedField, ResolvedLayout
+from .ratings import map_ratings, parse_ratings
+from .records import ARROW_CONTENT_ERRORS, read_delimited
 
-DropReason = Literal["unparseable_row", "empty_text", "missing_rating", "rating_out_of_range"]
+DropReason = Literal[
+    "malformed_record",
+    "empty_text",
+    "missing_rating",
+    "unparseable_rating",
+    "rating_not_whole",
+    "rating_out_of_range",
+]
 """Why a row is dropped, in precedence order: a row is counted under its first reason only."""
 FIRST_ROWS_REPORTED = 10
 
-_NUMBER_PATTERN = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
 _STRADDLING = "straddl"  # Arrow's message for a record longer than its read block
 
 
@@ -48,6 +59,8 @@ class CanonicalRows:
     """Rows dropped, by reason (only reasons that dropped rows)."""
     first_dropped_rows: dict[str, list[int]]
     """Per reason, the row numbers (as in `row_number`) of the first rows dropped for it."""
+    malformed_lines: list[int] = field(default_factory=list)
+    """1-based line numbers where the first malformed records start (delimited text and JSON lines)."""
 
     @property
     def rows_out(self) -> int:
@@ -63,13 +76,13 @@ class _ParsedRows:
     """0-based data-row position of each parsed row."""
     columns: dict[MappedField, pa.Array | pa.ChunkedArray]
     """Source values by canonical name, aligned with `positions`."""
-    unparseable: pa.Array
-    """Positions of the rows that could not be parsed at all."""
+    malformed: pa.Array
+    """Positions of the records that could not be read at all."""
+    malformed_lines: list[int] = field(default_factory=list)
 
 
 def _arange(count: int) -> pa.Array:
-    ones = pa.nulls(count, pa.int64()).fill_null(1)
-    return pc.subtract(pc.cumulative_sum(ones), 1) if count else pa.array([], pa.int64())
+    return pa.array(np.arange(count, dtype=np.int64))
 
 
 def _every_row_parsed(table: pa.Table, resolved: ResolvedLayout) -> _ParsedRows:
@@ -79,15 +92,8 @@ def _every_row_parsed(table: pa.Table, resolved: ResolvedLayout) -> _ParsedRows:
         rows_in=rows_in,
         positions=_arange(rows_in),
         columns={name: table.column(column) for name, column in resolved.source_columns.items()},
-        unparseable=pa.array([], pa.int64()),
+        malformed=pa.array([], pa.int64()),
     )
-
-
-def _positions_without(rows_in: int, unparseable: pa.Array) -> pa.Array:
-    every = _arange(rows_in)
-    if len(unparseable) == 0:
-        return every
-    return every.filter(pc.invert(pc.is_in(every, value_set=unparseable)))
 
 
 def _arrow_failure(error: Exception, block_size: int) -> CheckFailedError:
@@ -113,102 +119,42 @@ def _unique_names(names: tuple[str, ...]) -> list[str]:
     return unique
 
 
-def _count_quotes(content: pa.Buffer) -> int:
+def _data_offset(content: pa.Buffer, lines: int, terminator: bytes) -> int:
+    """Byte offset just past the first `lines` physical lines."""
     view = memoryview(content)
-    step = 16 * 1024 * 1024  # bounded copies: a slice of a buffer must become bytes to be counted
-    return sum(bytes(view[start : start + step]).count(b'"') for start in range(0, len(view), step))
-
-
-def _refuse_unclosed_quote(content: pa.Buffer, content_format: ContentFormat) -> None:
-    """An opening quote that is never closed would swallow every row after it into one field.
-
-    Arrow reads such a file without complaint, so the quotes are counted first: in well-formed CSV
-    every quote is paired. Only an odd count costs a closer look, with the csv module in strict mode.
-    """
-    if _count_quotes(content) % 2 == 0:
-        return
-    # Streamed through a text wrapper, so the check holds no decoded copy of the content.
-    reader = csv.reader(
-        io.TextIOWrapper(pa.BufferReader(content), encoding="utf-8", newline=""),
-        delimiter=content_format.delimiter or ",",
-        strict=True,
-    )
-    last_good_line = 0
-    try:
-        for _ in reader:
-            last_good_line = reader.line_num
-    except csv.Error as error:
-        raise CheckFailedError(
-            "readability",
-            f"broken quoting after line {last_good_line}: {error} (a quote opened and never closed "
-            "would swallow the rows after it)",
-            line=last_good_line + 1,
-        ) from error
-
-
-def _read_delimited(
-    content: pa.Buffer, content_format: ContentFormat, resolved: ResolvedLayout, block_size: int
-) -> tuple[pa.Table, list[int]]:
-    """The kept columns as strings, and the 0-based data-row positions of rows with the wrong field count."""
-    if content_format.quoting:
-        _refuse_unclosed_quote(content, content_format)
-    header_rows = 1 if content_format.has_header else 0
-    names = _unique_names(resolved.column_names)
-    kept = list(dict.fromkeys(resolved.source_columns.values()))
-    record_numbers: list[int | None] = []
-
-    def skip_invalid(row: Any) -> str:
-        # Arrow numbers records from 1, header included, blank lines not; None when reading in parallel.
-        record_numbers.append(row.number)
-        return "skip"
-
-    def read(use_threads: bool) -> pa.Table:
-        return pacsv.read_csv(
-            pa.BufferReader(content),
-            read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=header_rows, block_size=block_size, use_threads=use_threads
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=content_format.delimiter,
-                quote_char='"' if content_format.quoting else False,
-                double_quote=True,
-                escape_char=False,
-                newlines_in_values=content_format.quoting,
-                ignore_empty_lines=True,
-                invalid_row_handler=skip_invalid,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=kept,
-                column_types=dict.fromkeys(kept, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                check_utf8=False,  # the whole content was checked once already
-            ),
-        )
-
-    try:
-        table = read(use_threads=True)
-        if any(number is None for number in record_numbers):
-            # Only a serial read knows where the bad rows are; rare enough to pay for it.
-            record_numbers.clear()
-            table = read(use_threads=False)
-    except ARROW_CONTENT_ERRORS as error:
-        raise _arrow_failure(error, block_size) from error
-    unparseable = sorted(int(number) - 1 - header_rows for number in record_numbers if number is not None)
-    return table, unparseable
+    head = bytes(view[: min(len(view), 4 * 1024 * 1024)])
+    offset = 0
+    for _ in range(lines):
+        found = head.find(terminator, offset)
+        if found < 0:
+            return len(view)
+        offset = found + len(terminator)
+    return offset
 
 
 def _parse_delimited(
     content: pa.Buffer, content_format: ContentFormat, resolved: ResolvedLayout, block_size: int
 ) -> _ParsedRows:
-    table, unparseable = _read_delimited(content, content_format, resolved, block_size)
-    rows_in = int(table.num_rows) + len(unparseable)
-    skipped = pa.array(unparseable, pa.int64())
+    shape = content_format.shape
+    assert shape is not None, "delimited content has a table shape"
+    terminator = b"\r" if shape.line_terminator == "cr" else b"\n"
+    offset = _data_offset(content, shape.data_line, terminator)
+    names = _unique_names(resolved.column_names)
+    kept = list(dict.fromkeys(resolved.source_columns.values()))
+    rows = read_delimited(
+        content.slice(offset),
+        shape.dialect,
+        names,
+        kept,
+        block_size=block_size,
+        first_line_number=shape.data_line + 1,
+    )
     return _ParsedRows(
-        rows_in=rows_in,
-        positions=_positions_without(rows_in, skipped),
-        columns={name: table.column(column) for name, column in resolved.source_columns.items()},
-        unparseable=skipped,
+        rows_in=rows.records,
+        positions=rows.positions,
+        columns={name: rows.columns[column] for name, column in resolved.source_columns.items()},
+        malformed=pa.array(rows.malformed, pa.int64()),
+        malformed_lines=rows.malformed_lines,
     )
 
 
@@ -257,40 +203,102 @@ def _json_scalar_as_text(value: Any) -> str | None:
     raise TypeError(f"a {type(value).__name__} where a text or a number belongs")
 
 
-def _parse_json_lines_line_by_line(content: pa.Buffer, resolved: ResolvedLayout) -> _ParsedRows:
-    wanted = resolved.source_columns
-    values: dict[MappedField, list[str | None]] = {name: [] for name in wanted}
+def _record_values(record: Any, resolved: ResolvedLayout, column_index: dict[str, int] | None) -> dict[MappedField, str | None]:
+    """A JSON record's values by canonical name: an object by key, or an array by the header's positions."""
+    if column_index is not None:
+        if not isinstance(record, list) or len(record) != len(column_index):
+            raise TypeError("not an array of the header's length")
+        return {name: _json_scalar_as_text(record[column_index[column]]) for name, column in resolved.source_columns.items()}
+    if not isinstance(record, dict):
+        raise TypeError("not a JSON object")
+    return {name: _json_scalar_as_text(record.get(column)) for name, column in resolved.source_columns.items()}
+
+
+def _rows_from_records(
+    records: list[tuple[int, Any]], resolved: ResolvedLayout, column_index: dict[str, int] | None
+) -> _ParsedRows:
+    """Parsed JSON records (line number, value; a value of `_BROKEN` could not be parsed) as rows."""
+    values: dict[MappedField, list[str | None]] = {name: [] for name in resolved.source_columns}
     positions: list[int] = []
-    unparseable: list[int] = []
-    position = -1
-    for line in content.to_pybytes().split(b"\n"):
-        if not line.strip():
-            continue
-        position += 1
+    malformed: list[int] = []
+    malformed_lines: list[int] = []
+    for position, (line, record) in enumerate(records):
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise TypeError("not a JSON object")
-            row = {name: _json_scalar_as_text(record.get(column)) for name, column in wanted.items()}
-        except (ValueError, TypeError, RecursionError):
-            unparseable.append(position)
+            if record is _BROKEN:
+                raise ValueError("not JSON")
+            row = _record_values(record, resolved, column_index)
+        except (ValueError, TypeError):
+            malformed.append(position)
+            if len(malformed_lines) < FIRST_ROWS_REPORTED:
+                malformed_lines.append(line)
             continue
         positions.append(position)
         for name, value in row.items():
             values[name].append(value)
     return _ParsedRows(
-        rows_in=position + 1,
+        rows_in=len(records),
         positions=pa.array(positions, pa.int64()),
         columns={name: pa.array(column_values, pa.string()) for name, column_values in values.items()},
-        unparseable=pa.array(unparseable, pa.int64()),
+        malformed=pa.array(malformed, pa.int64()),
+        malformed_lines=malformed_lines,
     )
+
+
+_BROKEN = object()
+
+
+def _parse_json_lines_line_by_line(
+    content: pa.Buffer, content_format: ContentFormat, resolved: ResolvedLayout
+) -> _ParsedRows:
+    records: list[tuple[int, Any]] = []
+    for number, line in enumerate(content.to_pybytes().split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+            records.append((number, _BROKEN))
+    column_index = None
+    if content_format.json_arrays:
+        records = records[1:]  # the first line names the columns
+        column_index = {name: index for index, name in enumerate(resolved.column_names)}
+    return _rows_from_records(records, resolved, column_index)
+
+
+def _parse_json_document(content: pa.Buffer, resolved: ResolvedLayout) -> _ParsedRows:
+    document = json.loads(content.to_pybytes())
+    records = records_in_document(document) or []
+    return _rows_from_records(list(enumerate(records, start=1)), resolved, None)
+
+
+def json_document_columns(content: pa.Buffer) -> tuple[tuple[str, ...], dict[str, frozenset[str]]]:
+    """The keys of a JSON document's records (read whole), refusing a document that holds no records."""
+    from .formats import keys_and_types
+
+    try:
+        document = json.loads(content.to_pybytes())
+    except (ValueError, RecursionError) as error:
+        raise CheckFailedError(
+            "format", f"the content is neither JSON lines nor a valid JSON document: {error}"
+        ) from None
+    records = records_in_document(document)
+    if records is None or not any(isinstance(record, dict) for record in records):
+        raise CheckFailedError(
+            "format",
+            "a JSON document that holds no array of review objects: write JSON lines (one object per line) "
+            "or an array of objects",
+        )
+    return keys_and_types(records)
 
 
 def _parse_json_lines(
     content: pa.Buffer, content_format: ContentFormat, resolved: ResolvedLayout, block_size: int
 ) -> _ParsedRows:
-    parsed = _parse_json_lines_with_arrow(content, content_format, resolved, block_size)
-    return parsed if parsed is not None else _parse_json_lines_line_by_line(content, resolved)
+    if not content_format.json_arrays:
+        parsed = _parse_json_lines_with_arrow(content, content_format, resolved, block_size)
+        if parsed is not None:
+            return parsed
+    return _parse_json_lines_line_by_line(content, content_format, resolved)
 
 
 # -- Parquet ------------------------------------------------------------------------------------
@@ -319,45 +327,13 @@ def _blank_as_null(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     return pc.if_else(pc.equal(pc.utf8_trim_whitespace(text), ""), pa.scalar(None, pa.string()), text)
 
 
-def _whole_number_text(numbers: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Whole numbers as text, 5.0 as "5"; null for other numbers and for numbers too large to be a label."""
-    whole = pc.and_(pc.equal(pc.floor(numbers), numbers), pc.less(pc.abs(numbers), 1e15))
-    return pc.if_else(whole, numbers, pa.scalar(None, pa.float64())).cast(pa.int64()).cast(pa.string())
-
-
-def _stars(
-    values: pa.Array | pa.ChunkedArray, rating_map: dict[str, int] | None
-) -> tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray]:
-    """(star rating 1-5 or null, whether the source had no rating at all), from source values."""
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
-    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        numbers = values.cast(pa.float64())
-        missing = pc.is_null(values)
-        labels = _whole_number_text(numbers)
-    else:
-        text = pc.utf8_trim_whitespace(values.cast(pa.string()))
-        missing = pc.fill_null(pc.equal(text, ""), True)
-        numeric = pc.fill_null(pc.match_substring_regex(text, _NUMBER_PATTERN), False)
-        numbers = pc.if_else(numeric, text, pa.scalar(None, pa.string())).cast(pa.float64())
-        # A whole number is matched in one spelling ("1.0" as "1"); anything else as written.
-        labels = pc.coalesce(_whole_number_text(numbers), text)
-    if rating_map is not None:
-        found = pc.index_in(labels, value_set=pa.array(list(rating_map), pa.string()))
-        stars = pa.array(list(rating_map.values()), pa.int8()).take(found)
-    else:
-        in_range = pc.and_(pc.is_in(labels, value_set=pa.array(["1", "2", "3", "4", "5"])), pc.invert(missing))
-        stars = pc.if_else(in_range, labels, pa.scalar(None, pa.string())).cast(pa.int8())
-    return stars, missing
-
-
 def _first_numbers(positions: pa.Array, mask: Any, first_row_number: int) -> list[int]:
     chosen = positions.filter(mask).slice(0, FIRST_ROWS_REPORTED)
     return [first_row_number + int(position) for position in chosen.to_pylist()]
 
 
 def _to_canonical(
-    parsed: _ParsedRows, resolved: ResolvedLayout, dataset: Dataset, first_row_number: int
+    parsed: _ParsedRows, resolved: ResolvedLayout, dataset: Dataset, first_row_number: int, round_ratings: bool
 ) -> CanonicalRows:
     count = len(parsed.positions)
     columns = parsed.columns
@@ -368,24 +344,40 @@ def _to_canonical(
     text = _as_text(columns["text"])
     empty_text = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
     if "rating" in columns:
-        stars, missing = _stars(columns["rating"], resolved.layout.rating_map)
+        rating_map = resolved.layout.rating_map
+        ratings = (
+            map_ratings(columns["rating"], rating_map)
+            if rating_map is not None
+            else parse_ratings(columns["rating"], round_half_up=round_ratings)
+        )
+        stars = ratings.stars
     else:
-        stars, missing = pa.nulls(count, pa.int8()), pa.nulls(count, pa.bool_()).fill_null(True)
+        stars = pa.nulls(count, pa.int8())
+        ratings = None
     masks: dict[DropReason, Any] = {"empty_text": empty_text}
     if dataset == "train":
-        masks["missing_rating"] = pc.and_not(missing, empty_text)
-        masks["rating_out_of_range"] = pc.and_not(pc.and_not(pc.is_null(stars), missing), empty_text)
+        if ratings is None:
+            masks["missing_rating"] = pc.invert(empty_text)
+        else:
+            taken = empty_text
+            for reason, mask in (
+                ("missing_rating", ratings.missing),
+                ("unparseable_rating", ratings.unparseable),
+                ("rating_not_whole", ratings.not_whole),
+                ("rating_out_of_range", ratings.out_of_range),
+            ):
+                masks[reason] = pc.and_not(mask, taken)  # type: ignore[index]
+                taken = pc.or_(taken, mask)
     drop = empty_text
     for mask in masks.values():
         drop = pc.or_(drop, mask)
 
     rows_dropped: dict[str, int] = {}
     first_dropped_rows: dict[str, list[int]] = {}
-    if len(parsed.unparseable):
-        rows_dropped["unparseable_row"] = len(parsed.unparseable)
-        first_dropped_rows["unparseable_row"] = [
-            first_row_number + int(position)
-            for position in parsed.unparseable.slice(0, FIRST_ROWS_REPORTED).to_pylist()
+    if len(parsed.malformed):
+        rows_dropped["malformed_record"] = len(parsed.malformed)
+        first_dropped_rows["malformed_record"] = [
+            first_row_number + int(position) for position in parsed.malformed.slice(0, FIRST_ROWS_REPORTED).to_pylist()
         ]
     for reason, mask in masks.items():
         dropped = int(pc.sum(mask).as_py() or 0)
@@ -407,7 +399,11 @@ def _to_canonical(
         table = table.filter(pc.invert(drop))  # copies every kept string: only when something is dropped
     table = table.cast(canonical.canonical_arrow_schema())
     rows = CanonicalRows(
-        table=table, rows_in=parsed.rows_in, rows_dropped=rows_dropped, first_dropped_rows=first_dropped_rows
+        table=table,
+        rows_in=parsed.rows_in,
+        rows_dropped=rows_dropped,
+        first_dropped_rows=first_dropped_rows,
+        malformed_lines=parsed.malformed_lines,
     )
     assert rows.rows_in == rows.rows_out + sum(rows.rows_dropped.values()), "rows in must equal rows out + dropped"
     return rows
@@ -421,8 +417,9 @@ def read_canonical(
     dataset: Dataset,
     first_row_number: int = 0,
     block_size: int = 16 * 1024 * 1024,
+    round_ratings: bool = False,
 ) -> CanonicalRows:
-    """The whole content (decompressed, BOM removed, UTF-8 checked) as canonical rows.
+    """The whole content (decompressed; text as UTF-8 without a BOM) as canonical rows.
 
     `block_size` bounds one record: Arrow reads in blocks and refuses a record longer than one.
     """
@@ -430,6 +427,8 @@ def read_canonical(
         parsed = _parse_parquet(content, resolved)
     elif content_format.format == "jsonl":
         parsed = _parse_json_lines(content, content_format, resolved, block_size)
+    elif content_format.format == "json":
+        parsed = _parse_json_document(content, resolved)
     else:
         parsed = _parse_delimited(content, content_format, resolved, block_size)
-    return _to_canonical(parsed, resolved, dataset, first_row_number)
+    return _to_canonical(parsed, resolved, dataset, first_row_number, round_ratings)

@@ -28,12 +28,11 @@ from shared.publisher import EventPublisher
 from shared.rejection import RejectedFile, Rejection, reject_file
 from shared.storage import ObjectStore
 
+from .checks import CheckFailedError
+from .decoding import content_as_utf8
 from .formats import (
-    UTF8_BOM,
-    CheckFailedError,
     ContentFormat,
     Head,
-    check_utf8,
     inflate,
     inspect_head,
     parquet_footer_length,
@@ -42,7 +41,7 @@ from .formats import (
 )
 from .intake import AdmittedFile
 from .layouts import Layout, LayoutSettings, ResolvedLayout, known_column_names, resolve_layout
-from .reading import CanonicalRows, read_canonical
+from .reading import CanonicalRows, json_document_columns, read_canonical
 
 # A gzip head read takes this much more compressed data than the sample needs, so that even
 # incompressible content fills the sample.
@@ -82,9 +81,26 @@ class ValidatorSettings(BaseSettings):
         description="A record (line, or quoted multi-line row) longer than this rejects the file; it is also "
         "the block size the reader parses in.",
     )
+    fallback_encoding: str | None = Field(
+        default=None,
+        description="An encoding (e.g. cp1252) for byte sequences that are not UTF-8; off by default, so such "
+        "files are refused with the offset of the first bad byte. The report says when it was used.",
+    )
+    max_malformed_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A file whose share of malformed records (wrong number of fields, broken quoting, bad JSON "
+        "lines) is above this is rejected: the dialect is wrong or the file is damaged.",
+    )
+    round_ratings: bool = Field(
+        default=False,
+        description="Round ratings that are not whole (4.5) half up instead of dropping them as rating_not_whole.",
+    )
     layout_settings: LayoutSettings = Field(
         default_factory=LayoutSettings,
-        description="Layouts beyond the known ones (REVIEWS_VALIDATOR_LAYOUTS, REVIEWS_VALIDATOR_LAYOUTS_FILE).",
+        description="Configured layouts and column roles (REVIEWS_VALIDATOR_LAYOUTS, REVIEWS_VALIDATOR_LAYOUTS_FILE, "
+        "REVIEWS_VALIDATOR_COLUMN_ROLES).",
     )
 
 
@@ -186,9 +202,10 @@ def _read_parquet_footer(source: ByteSource) -> pa.Schema:
 
 
 def _resolve(
-    content: ContentFormat, dataset: Dataset, layouts: tuple[Layout, ...], expected_layout: str | None
+    content: ContentFormat, dataset: Dataset, limits: ValidatorSettings, expected_layout: str | None
 ) -> ResolvedLayout:
-    resolved = resolve_layout(content, dataset, layouts)
+    settings = limits.layout_settings
+    resolved = resolve_layout(content, dataset, settings.in_order(), settings.column_roles)
     if expected_layout is not None and resolved.name != expected_layout:
         raise CheckFailedError(
             "columns",
@@ -206,7 +223,9 @@ def _inspect(
     head_length = min(source.size, limits.sample_bytes + _GZIP_HEAD_SLACK)
     raw_head = source.read(0, head_length) if head_length else b""
     head = read_head(raw_head, whole=head_length == source.size, sample_bytes=limits.sample_bytes)
-    content_format = inspect_head(head, known_columns=known_column_names(layouts))
+    content_format = inspect_head(
+        head, known_columns=known_column_names(layouts), fallback_encoding=limits.fallback_encoding
+    )
     if content_format is not None and content_format.format == "parquet" and head.compression == "none":
         content_format = content_format.with_parquet_schema(_read_parquet_footer(source))
     return head, content_format
@@ -220,6 +239,23 @@ def _whole_content(source: ByteSource, head: Head, limits: ValidatorSettings) ->
     return pa.py_buffer(raw)
 
 
+def _refuse_malformed(rows: CanonicalRows, limits: ValidatorSettings) -> None:
+    malformed = rows.rows_dropped.get("malformed_record", 0)
+    if rows.rows_in and malformed / rows.rows_in > limits.max_malformed_share:
+        raise CheckFailedError(
+            "format",
+            f"{malformed} of the file's {rows.rows_in} records ({malformed / rows.rows_in:.1%}) are malformed "
+            f"(wrong number of fields, broken quoting or bad JSON), above the {limits.max_malformed_share:.0%} "
+            f"allowed (max_malformed_share): the file is damaged or not in one consistent format; first "
+            f"malformed lines: {rows.malformed_lines}",
+            malformed_records=malformed,
+            malformed_share=round(malformed / rows.rows_in, 4),
+            malformed_lines=rows.malformed_lines,
+            rows_in=rows.rows_in,
+            rows_dropped=rows.rows_dropped,
+        )
+
+
 def _examine(
     source: ByteSource,
     dataset: Dataset,
@@ -229,9 +265,9 @@ def _examine(
 ) -> Verdict:
     layouts = limits.layout_settings.in_order()
     head, content_format = _inspect(source, limits, layouts)
-    # A gzip-compressed Parquet file shows its columns only once it is decompressed whole.
-    compressed_parquet = (
-        content_format is not None and content_format.format == "parquet" and head.compression == "gzip"
+    # A gzip-compressed Parquet file, and a JSON document, show their columns only once read whole.
+    columns_later = content_format is not None and (
+        (content_format.format == "parquet" and head.compression == "gzip") or not content_format.columns_known
     )
 
     # Check 3: size.
@@ -241,32 +277,36 @@ def _examine(
         )
     if content_format is None:
         raise CheckFailedError("columns", "the file holds no records: it is empty or only whitespace")
-    if compressed_parquet and source.size > limits.max_size_bytes:
+    if columns_later and source.size > limits.max_size_bytes:
+        what = "a gzip-compressed Parquet file" if content_format.format == "parquet" else "a JSON document"
+        advice = (
+            "write it uncompressed (Parquet compresses its own pages) or in smaller files"
+            if content_format.format == "parquet"
+            else "write it as JSON lines (one object per line), which can be split, or in smaller files"
+        )
         raise CheckFailedError(
-            "size",
-            "a gzip-compressed Parquet file above max_size_bytes cannot be split; write it uncompressed "
-            "(Parquet compresses its own pages) or in smaller files",
-            size=source.size,
+            "size", f"{what} above max_size_bytes cannot be split; {advice}", size=source.size
         )
 
     # Check 4: columns, on the head, so that an oversize file is known to be worth splitting.
-    resolved = None if compressed_parquet else _resolve(content_format, dataset, layouts, expected_layout)
+    resolved = None if columns_later else _resolve(content_format, dataset, limits, expected_layout)
     if resolved is not None and source.size > limits.max_size_bytes:
         return Oversized(content_format.detected(resolved.name))
 
     content = _whole_content(source, head, limits)
     if content is None:
         if resolved is None:
-            raise CheckFailedError("size", "the decompressed Parquet file is above max_size_bytes")
+            raise CheckFailedError("size", f"the decompressed {content_format.format} file is above max_size_bytes")
         return Oversized(content_format.detected(resolved.name))
+    if content_format.encoding is not None:
+        content = content_as_utf8(content, content_format.encoding)
     if resolved is None:
-        footer = _read_parquet_footer(InMemoryBytes(content.to_pybytes()))
-        content_format = content_format.with_parquet_schema(footer)
-        resolved = _resolve(content_format, dataset, layouts, expected_layout)
-    if content_format.is_text:
-        if content_format.encoding == "utf-8-sig":
-            content = content.slice(len(UTF8_BOM))
-        check_utf8(content)
+        if content_format.format == "parquet":
+            footer = _read_parquet_footer(InMemoryBytes(content.to_pybytes()))
+            content_format = content_format.with_parquet_schema(footer)
+        else:
+            content_format = content_format.with_columns(*json_document_columns(content))
+        resolved = _resolve(content_format, dataset, limits, expected_layout)
     rows = read_canonical(
         content,
         content_format,
@@ -274,9 +314,11 @@ def _examine(
         dataset=dataset,
         first_row_number=first_row_number,
         block_size=limits.max_record_bytes,
+        round_ratings=limits.round_ratings,
     )
     if rows.rows_in == 0:
         raise CheckFailedError("columns", "the file has no data rows (a header alone, or no records)")
+    _refuse_malformed(rows, limits)
     if rows.rows_out == 0:
         raise CheckFailedError(
             "columns",
@@ -389,6 +431,8 @@ def validate_file(
         rows_out=rows.rows_out,
         rows_dropped=rows.rows_dropped,
         first_dropped_rows=rows.first_dropped_rows,
+        column_roles=dict(verdict.resolved.source_columns),
+        detected=verdict.detected.model_dump(),
     )
     publisher.publish(
         FileValidated(
@@ -404,6 +448,7 @@ def validate_file(
             rows_dropped=rows.rows_dropped,
             first_dropped_rows=rows.first_dropped_rows,
             kept_columns=list(verdict.resolved.kept_columns),
+            column_roles=dict(verdict.resolved.source_columns),
             dropped_columns=list(verdict.resolved.dropped_columns),
             part_index=part_index,
             part_count=part_count,

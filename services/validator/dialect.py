@@ -1,0 +1,296 @@
+"""How a delimited file is written — delimiter, quote, escape — and where its table starts.
+
+The dialect: CleverCSV's data-consistency detector proposes one, restricted to the delimiters review
+files use (`,` `;` TAB `|` space; `, ` is `,` with initial spaces skipped). Its measure judges the
+sample as a whole, so a single stray quote can tip it into "no quoting" for a file full of quoted
+fields; each plausible dialect is therefore also read with the resynchronising reader (which costs a
+broken record one row), and CleverCSV's choice stands unless another dialect reads clearly more of
+the sample's records with one consistent number of fields.
+
+The table: lines above the header that are not part of the table (an export banner) are the
+preamble; the header is the first row whose cells name the columns' roles (or, failing names, a row
+of names above data of another kind), possibly spread over two rows; files without one are
+headerless.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import clevercsv
+
+from .checks import CheckFailedError
+from .records import Dialect, Record, physical_lines, read_records
+from .roles import role_candidates
+
+LineTerminator = Literal["lf", "crlf", "cr"]
+
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|", " ")
+# Characters of the sample judged by the detectors: a few hundred records, in a few tens of milliseconds.
+DETECTION_SAMPLE_CHARS = 64 * 1024
+# Another dialect replaces CleverCSV's only when it reads this much more of the sample consistently.
+CONSISTENCY_MARGIN = 0.01
+# Below this share of records with one number of fields, no dialect describes the file.
+MIN_CONSISTENT_SHARE = 0.6
+# The header (and any preamble above it) is looked for in the first records only.
+HEADER_SEARCH_RECORDS = 20
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*")
+# Column names are short identifiers ("review_body", "reviews.text", "Score"), never sentences.
+_COLUMN_NAME = re.compile(r"[^\W\d][\w .\-/()#:]{0,63}")
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """A delimited file's dialect and the rows around its data."""
+
+    dialect: Dialect
+    line_terminator: LineTerminator
+    width: int
+    """Fields per record."""
+    preamble_lines: int
+    """Physical lines above the header (or the first record) that are not part of the table."""
+    header_rows: int
+    columns: tuple[str, ...]
+    """Header names (cells of a two-row header joined by a space); empty when headerless."""
+    data_line: int
+    """0-based physical line on which the data records start."""
+
+
+@dataclass(frozen=True)
+class _Reading:
+    dialect: Dialect
+    width: int
+    share: float
+    records: list[Record]
+
+
+def line_terminator_of(text: str) -> LineTerminator:
+    crlf = text.count("\r\n")
+    lone_cr = text.count("\r") - crlf
+    lone_lf = text.count("\n") - crlf
+    if lone_cr > max(crlf, lone_lf):
+        return "cr"
+    return "crlf" if crlf > lone_lf else "lf"
+
+
+def _modal_width(records: Sequence[Record]) -> int:
+    widths = Counter(len(record.fields) for record in records if record.fields is not None)
+    return widths.most_common(1)[0][0] if widths else 0
+
+
+def _read_sample(lines: Sequence[str], dialect: Dialect) -> _Reading:
+    plain = list(read_records(lines, dialect, None))
+    width = _modal_width(plain)
+    if width < 2:
+        return _Reading(dialect, width, 0.0, plain)
+    records = list(read_records(lines, dialect, width))
+    consistent = sum(1 for record in records if record.fields is not None)
+    return _Reading(dialect, width, consistent / len(records) if records else 0.0, records)
+
+
+def _candidates(sample: str) -> list[Dialect]:
+    quotes: list[str | None] = [quote for quote in ('"', "'") if quote in sample]
+    quotes.append(None)
+    candidates = []
+    for delimiter in CANDIDATE_DELIMITERS:
+        occurrences = sample.count(delimiter)
+        if not occurrences:
+            continue
+        spaced = delimiter != " " and sample.count(delimiter + " ") >= occurrences / 2
+        for quote in quotes:
+            escapes: list[str | None] = [None]
+            if quote is not None and "\\" + quote in sample:
+                escapes.append("\\")
+            for escape in escapes:
+                candidates.append(Dialect(delimiter, quote, escape))
+                if spaced:
+                    candidates.append(Dialect(delimiter, quote, escape, skip_initial_space=True))
+    return candidates
+
+
+def _clevercsv_choice(sample: str) -> Dialect | None:
+    found = clevercsv.Detector().detect(sample, delimiters=list(CANDIDATE_DELIMITERS))
+    if found is None or found.delimiter not in CANDIDATE_DELIMITERS:
+        return None
+    return Dialect(found.delimiter, found.quotechar or None, found.escapechar or None)
+
+
+def _preference(reading: _Reading) -> tuple[int, ...]:
+    """Among equally consistent dialects: standard quoting first, no escape, the usual delimiters first."""
+    dialect = reading.dialect
+    quote_rank = {'"': 0, "'": 1, None: 2}[dialect.quote_char]
+    return (quote_rank, dialect.escape_char is not None, CANDIDATE_DELIMITERS.index(dialect.delimiter))
+
+
+def detect_dialect(sample: str) -> _Reading:
+    """The dialect of the sample, with the sample read in it."""
+    lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
+    if len(sample) > DETECTION_SAMPLE_CHARS and len(lines) > 1:
+        lines = lines[:-1]  # the cut may fall inside a line
+    text = "".join(lines)
+    readings = [_read_sample(lines, dialect) for dialect in _candidates(text)]
+    usable = [reading for reading in readings if reading.width >= 2]
+    if not usable:
+        raise _single_column(readings)
+    best_share = max(reading.share for reading in usable)
+    finalists = [reading for reading in usable if reading.share >= best_share - CONSISTENCY_MARGIN]
+    proposed = _clevercsv_choice(text)
+    for reading in finalists:
+        spaced_alike = reading.dialect.skip_initial_space is False
+        if proposed is not None and reading.dialect == proposed and spaced_alike:
+            # CleverCSV cannot express initial spaces: prefer the spaced twin when it reads more.
+            twin = next(
+                (
+                    other
+                    for other in finalists
+                    if other.dialect.skip_initial_space
+                    and (other.dialect.delimiter, other.dialect.quote_char) == (proposed.delimiter, proposed.quote_char)
+                ),
+                None,
+            )
+            chosen = twin if twin is not None and twin.share > reading.share else reading
+            break
+    else:
+        chosen = min(finalists, key=lambda reading: (-round(reading.share, 3), *_preference(reading)))
+    if chosen.share < MIN_CONSISTENT_SHARE:
+        raise CheckFailedError(
+            "format",
+            f"the delimiter cannot be determined: no dialect gives the lines a consistent number of fields "
+            f"(closest: {chosen.dialect.describe()} gives {chosen.width} fields on {chosen.share:.0%} of "
+            f"{len(chosen.records)} sample records)",
+            closest_delimiter=chosen.dialect.delimiter,
+            sample_records=len(chosen.records),
+        )
+    return chosen
+
+
+def _single_column(readings: Sequence[_Reading]) -> CheckFailedError:
+    return CheckFailedError(
+        "format",
+        "the delimiter cannot be determined: none of , ; TAB | space splits the lines into fields "
+        "(a single column, or not delimited text)",
+        sample_records=max((len(reading.records) for reading in readings), default=0),
+    )
+
+
+def _is_number(value: str) -> bool:
+    return _NUMBER.fullmatch(value) is not None
+
+
+def _header_score(names: Sequence[str], known_columns: frozenset[str]) -> int:
+    """How many cells of a row name a role (or a configured column): a header's names, not data."""
+    recognised = role_candidates(names).recognised
+    return recognised + sum(1 for name in names if name.strip() in known_columns)
+
+
+def looks_like_column_names(values: Sequence[object]) -> bool:
+    """Values that read as a header: role names, or distinct short identifiers that are not numbers."""
+    if not all(isinstance(value, str) for value in values):
+        return False
+    names = [str(value).strip() for value in values]
+    if role_candidates(names).recognised:
+        return True
+    return len(set(names)) == len(names) and all(
+        _COLUMN_NAME.fullmatch(name) and len(name.split()) <= 4 for name in names
+    )
+
+
+def _joined(upper: Sequence[str], lower: Sequence[str]) -> list[str]:
+    return [" ".join(part.strip() for part in pair if part.strip()) for pair in zip(upper, lower, strict=True)]
+
+
+def _numeric_columns(rows: Sequence[list[str]], width: int) -> list[int]:
+    return [
+        column
+        for column in range(width)
+        if rows and sum(_is_number(row[column]) for row in rows) >= 0.9 * len(rows)
+    ]
+
+
+def _names_above_data(first: list[str], rest: Sequence[list[str]], known_columns: frozenset[str]) -> bool:
+    """Without role names: a first row of names where the data has numbers, or of identifier-like names."""
+    numeric = _numeric_columns(rest, len(first))
+    if any(_is_number(first[column]) for column in numeric):
+        return False
+    if numeric:
+        return True
+    names = [value.strip() for value in first]
+    if any(name in known_columns for name in names):
+        return True
+    return bool(rest) and len(set(names)) == len(names) and all(_COLUMN_NAME.fullmatch(name) for name in names)
+
+
+def _continues_header(row: list[str], data: Sequence[list[str]]) -> bool:
+    """A second header row (units, a group label): text where the rows below it have numbers."""
+    numeric = _numeric_columns(data, len(row))
+    return bool(numeric) and not any(_is_number(row[column]) for column in numeric)
+
+
+def table_shape(sample: str, *, known_columns: frozenset[str] = frozenset()) -> TableShape:
+    """The dialect and the header, preamble and data start of a delimited file, from its head sample."""
+    reading = detect_dialect(sample)
+    width = reading.width
+    records = reading.records[:HEADER_SEARCH_RECORDS]
+    rows = [(record, record.fields) for record in records if record.fields is not None]
+    header_at: int | None = None
+    header_rows = 0
+    columns: tuple[str, ...] = ()
+    for index, (record, fields) in enumerate(rows):
+        if len(fields) != width:
+            continue
+        alone = _header_score(fields, known_columns)
+        following = rows[index + 1][1] if index + 1 < len(rows) and len(rows[index + 1][1]) == width else None
+        below = _header_score(following, known_columns) if following is not None else 0
+        joined = _header_score(_joined(fields, following), known_columns) if following is not None else 0
+        best = max(alone, below, joined)
+        if best == 0 or below > max(alone, joined):
+            continue  # not a header, or the next row is the better one
+        header_at = records.index(record)
+        if joined > alone and following is not None:
+            header_rows, columns = 2, tuple(_joined(fields, following))
+        else:
+            header_rows, columns = 1, tuple(value.strip() for value in fields)
+            data = [row for _, row in rows[index + 2 :] if len(row) == width]
+            if following is not None and _continues_header(following, data):
+                header_rows = 2
+        break
+    if header_at is None:
+        # No role names: a header only when the first row reads as names above data of another kind.
+        first_full = next((index for index, record in enumerate(records) if record.fields is not None), None)
+        leading = 0
+        while (
+            leading < len(records)
+            and records[leading].fields is not None
+            and len(records[leading].fields or []) == 1
+            and width > 1
+            and leading < 10
+        ):
+            leading += 1  # banner lines without a delimiter above headerless data
+        first_full = leading if leading < len(records) else first_full
+        if first_full is not None and records[first_full].fields is not None:
+            first = records[first_full].fields or []
+            rest = [record.fields for record in records[first_full + 1 :] if record.fields and len(record.fields) == width]
+            if len(first) == width and _names_above_data(first, rest, known_columns):
+                header_at, header_rows, columns = first_full, 1, tuple(value.strip() for value in first)
+        if header_at is None:
+            header_at = first_full or 0
+    preamble_lines = records[header_at].line if records else 0
+    if header_rows:
+        last_header = records[header_at + header_rows - 1] if header_at + header_rows - 1 < len(records) else None
+        data_line = last_header.line + last_header.lines if last_header is not None else preamble_lines
+    else:
+        data_line = preamble_lines
+    return TableShape(
+        dialect=reading.dialect,
+        line_terminator=line_terminator_of(sample),
+        width=width,
+        preamble_lines=preamble_lines,
+        header_rows=header_rows,
+        columns=columns,
+        data_line=data_line,
+    )

@@ -1,0 +1,165 @@
+"""Column roles: which of a file's columns holds the review id, title, text, rating and language.
+
+Columns are recognised by the names real review datasets give them — every column name of the
+layouts Amazon review data is published in, and the names exports and scrapers commonly use — with
+case, spaces, dots, dashes and underscores ignored (`reviewText`, `review_body`, `Review Text` and
+`reviews.text` are one name to this module). Names come in two tiers: specific ones
+(`review_body`, `star_rating`) and generic ones (`id`, `content`, `body`), and a generic name is a
+candidate only when no specific one is present: the Datafiniti export has both `id` (the product's)
+and `reviews.id`, and the review id is the latter. Two candidates of the same tier for one role
+are ambiguous; the file is refused with both names and the setting that picks one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .checks import CheckFailedError
+
+Role = Literal["review_id", "title", "text", "rating", "language"]
+ROLES: tuple[Role, ...] = ("review_id", "title", "text", "rating", "language")
+COLUMN_ROLES_SETTING = "REVIEWS_VALIDATOR_COLUMN_ROLES"
+
+_SPECIFIC: dict[Role, tuple[str, ...]] = {
+    "review_id": ("review_id", "reviews.id", "reviewId", "review_uuid", "review_key"),
+    "title": (
+        "review_title",
+        "review_headline",
+        "reviews.title",
+        "summary",
+        "title",
+        "review_summary",
+        "headline",
+        "review_subject",
+    ),
+    "text": (
+        "review_body",
+        "reviewText",
+        "reviews.text",
+        "text",
+        "review_text",
+        "verified_reviews",
+        "review_content",
+        "review_comment",
+        "review_description",
+        "reviews.body",
+        "body_text",
+    ),
+    "rating": (
+        "star_rating",
+        "stars",
+        "overall",
+        "rating",
+        "reviews.rating",
+        "score",
+        "review_rating",
+        "review_score",
+        "review_stars",
+        "stars_rating",
+        "rating_value",
+        "star_score",
+        "overall_rating",
+        "customer_rating",
+        "user_rating",
+    ),
+    "language": ("language", "review_language", "language_code", "lang", "locale_language"),
+}
+_GENERIC: dict[Role, tuple[str, ...]] = {
+    "review_id": ("id", "uid", "index"),
+    "title": ("subject", "heading", "caption"),
+    "text": ("review", "content", "body", "comment", "comments", "sentence", "message", "opinion", "feedback_text"),
+    "rating": ("star", "ratings", "rate", "grade", "stars_given"),
+    "language": ("lang_code", "locale"),
+}
+
+
+def normalise(name: str) -> str:
+    """A column name as compared here: lower case, letters and digits only."""
+    return re.sub(r"[\W_]+", "", name.casefold())
+
+
+def _table(names: Mapping[Role, tuple[str, ...]]) -> dict[str, Role]:
+    table: dict[str, Role] = {}
+    for role, spellings in names.items():
+        for spelling in spellings:
+            table[normalise(spelling)] = role
+    return table
+
+
+_SPECIFIC_NAMES = _table(_SPECIFIC)
+_GENERIC_NAMES = _table(_GENERIC)
+
+
+def role_of(name: str) -> tuple[Role, int] | None:
+    """The role a column name stands for and its tier (0 specific, 1 generic), or None."""
+    key = normalise(name)
+    if key in _SPECIFIC_NAMES:
+        return _SPECIFIC_NAMES[key], 0
+    if key in _GENERIC_NAMES:
+        return _GENERIC_NAMES[key], 1
+    return None
+
+
+def known_role_names() -> frozenset[str]:
+    """Every normalised name that stands for a role: a first row made of such names is a header."""
+    return frozenset(_SPECIFIC_NAMES) | frozenset(_GENERIC_NAMES)
+
+
+@dataclass(frozen=True)
+class RoleCandidates:
+    """For each role, the columns that could hold it, best tier only."""
+
+    candidates: dict[Role, tuple[str, ...]]
+
+    @property
+    def recognised(self) -> int:
+        """Roles with exactly one candidate: how well a row of names reads as a header."""
+        return sum(1 for columns in self.candidates.values() if len(columns) == 1)
+
+
+def _namespace(column: str) -> str | None:
+    return column.rsplit(".", 1)[0] if "." in column else None
+
+
+def role_candidates(columns: Sequence[str]) -> RoleCandidates:
+    matches = [(column, match) for column in columns if (match := role_of(column)) is not None]
+    # When the review's fields sit under a namespace (Datafiniti's `reviews.text`, `reviews.rating`), a
+    # generic name outside it belongs to something else: Datafiniti's bare `id` is the product's.
+    namespaces = {_namespace(column) for column, (_, tier) in matches if tier == 0} - {None}
+    found: dict[Role, dict[int, list[str]]] = {}
+    for column, (role, tier) in matches:
+        if tier == 1 and namespaces and _namespace(column) not in namespaces:
+            continue
+        found.setdefault(role, {}).setdefault(tier, []).append(column)
+    best = {role: tuple(dict.fromkeys(tiers[min(tiers)])) for role, tiers in found.items()}
+    return RoleCandidates({role: best[role] for role in ROLES if role in best})
+
+
+def assign_roles(columns: Sequence[str], chosen: Mapping[str, str]) -> dict[Role, str]:
+    """Role → column for a file with these columns; `chosen` (the column-roles setting) decides first.
+
+    Raises CheckFailedError when a role has two candidates of the same tier and the setting does not
+    say which one holds it.
+    """
+    assigned: dict[Role, str] = {}
+    for role, column in chosen.items():
+        if role in ROLES and column in columns:
+            assigned[role] = column  # type: ignore[index]
+    taken = set(assigned.values())
+    for role, candidates in role_candidates([column for column in columns if column not in taken]).candidates.items():
+        if role in assigned:
+            continue
+        if len(candidates) > 1:
+            example = '{"' + role + '": "' + candidates[0] + '"}'
+            raise CheckFailedError(
+                "columns",
+                f"columns {list(candidates)} could each be the {role} column; say which one with "
+                f"{COLUMN_ROLES_SETTING} (e.g. {example}) or rename the other",
+                role=role,
+                candidates=list(candidates),
+            )
+        assigned[role] = candidates[0]
+    return {role: assigned[role] for role in ROLES if role in assigned}
