@@ -81,9 +81,11 @@ def reference_files(data_dir: Path) -> dict[str, tuple[object, ...]]:
         ),
         "uci-sentiment-amazon-cells/amazon_cells_labelled.txt": (ACCEPT, "uci-sentiment-labelled", 1000, 1000, {}),
         # The documents beside the data are not review files.
-        "README.md": (REJECT, "format", "delimiter cannot be determined"),
-        "marc-train-en-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "format", "delimiter cannot be determined"),
-        "marc-train-es-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "format", "delimiter cannot be determined"),
+        # README.md holds a Markdown table (pipe-delimited, no role names); SOURCE_FILES.txt is a
+        # space-separated listing with three columns, like the headerless MARC CSV, whose text column is empty.
+        "README.md": (REJECT, "columns", "no header row"),
+        "marc-train-en-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "columns", "none of the file's 70 rows"),
+        "marc-train-es-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "columns", "none of the file's 70 rows"),
         "uci-sentiment-amazon-cells/ORIGINAL_readme.txt": (REJECT, "format", "delimiter cannot be determined"),
         **{
             f"{folder.name}/PROVENANCE.md": (REJECT, "format", "delimiter cannot be determined")

@@ -15,6 +15,7 @@ headerless.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -158,12 +159,14 @@ def detect_dialect(sample: str) -> _Reading:
     else:
         chosen = min(finalists, key=lambda reading: (-round(reading.share, 3), *_preference(reading)))
     if chosen.share < MIN_CONSISTENT_SHARE:
+        differing = [record.line + 1 for record in chosen.records if record.fields is None][:10]
         raise CheckFailedError(
             "format",
             f"the delimiter cannot be determined: no dialect gives the lines a consistent number of fields "
             f"(closest: {chosen.dialect.describe()} gives {chosen.width} fields on {chosen.share:.0%} of "
-            f"{len(chosen.records)} sample records)",
+            f"{len(chosen.records)} sample records; lines {differing} differ)",
             closest_delimiter=chosen.dialect.delimiter,
+            first_inconsistent_lines=differing,
             sample_records=len(chosen.records),
         )
     return chosen
@@ -231,10 +234,33 @@ def _continues_header(row: list[str], data: Sequence[list[str]]) -> bool:
     return bool(numeric) and not any(_is_number(row[column]) for column in numeric)
 
 
+def _cells_of_first_line(sample: str, records: Sequence[Record], dialect: Dialect) -> list[str]:
+    if not records:
+        return []
+    if records[0].fields is not None:
+        return records[0].fields
+    line = physical_lines(sample[:DETECTION_SAMPLE_CHARS])[records[0].line]
+    return next(csv.reader([line], **dialect.csv_options()), [])
+
+
+def _is_banner(record: Record, lines: Sequence[str], reading: _Reading) -> bool:
+    """A line above headerless data that is not a record: a comment, or text without a delimiter."""
+    if record.line >= len(lines):
+        return False
+    text = lines[record.line].strip()
+    if text.startswith(("#", "//")):
+        return True
+    cells = record.fields
+    if cells is None:
+        cells = next(csv.reader([lines[record.line]], **reading.dialect.csv_options()), [])
+    return reading.width > 1 and len(cells) == 1
+
+
 def table_shape(sample: str, *, known_columns: frozenset[str] = frozenset()) -> TableShape:
     """The dialect and the header, preamble and data start of a delimited file, from its head sample."""
     reading = detect_dialect(sample)
     width = reading.width
+    sample_lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
     records = reading.records[:HEADER_SEARCH_RECORDS]
     rows = [(record, record.fields) for record in records if record.fields is not None]
     header_at: int | None = None
@@ -259,18 +285,21 @@ def table_shape(sample: str, *, known_columns: frozenset[str] = frozenset()) -> 
             if following is not None and _continues_header(following, data):
                 header_rows = 2
         break
+    first_cells = _cells_of_first_line(sample, records, reading.dialect)
+    if header_at is None and len(first_cells) != width and _header_score(first_cells, known_columns):
+        raise CheckFailedError(
+            "format",
+            f"the first line has {len(first_cells)} fields but the lines after it have {width} "
+            f"({reading.dialect.describe()}): the header and the data disagree",
+            first_line_fields=len(first_cells),
+            fields=width,
+        )
     if header_at is None:
         # No role names: a header only when the first row reads as names above data of another kind.
         first_full = next((index for index, record in enumerate(records) if record.fields is not None), None)
         leading = 0
-        while (
-            leading < len(records)
-            and records[leading].fields is not None
-            and len(records[leading].fields or []) == 1
-            and width > 1
-            and leading < 10
-        ):
-            leading += 1  # banner lines without a delimiter above headerless data
+        while leading < min(len(records), 10) and _is_banner(records[leading], sample_lines, reading):
+            leading += 1  # banner or comment lines above headerless data
         first_full = leading if leading < len(records) else first_full
         if first_full is not None and records[first_full].fields is not None:
             first = records[first_full].fields or []

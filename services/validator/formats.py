@@ -78,6 +78,18 @@ class ContentFormat:
         return self.shape.header_rows > 0 if self.shape is not None else bool(self.columns)
 
     @property
+    def delimiter(self) -> str | None:
+        return self.shape.dialect.delimiter if self.shape is not None else None
+
+    @property
+    def quoting(self) -> bool:
+        return self.shape is None or self.shape.dialect.quote_char is not None
+
+    @property
+    def encoding_name(self) -> str | None:
+        return self.encoding.name if self.encoding is not None else None
+
+    @property
     def columns_known(self) -> bool:
         """False when the columns show only once the whole content is read (a JSON document)."""
         return self.format != "json" or bool(self.columns)
@@ -382,7 +394,7 @@ def _inspect_json(text: str, head: Head, encoding: TextEncoding) -> ContentForma
     # Not one record per line: a JSON document (pretty-printed or on one line), read whole.
     if text.lstrip().startswith("{") and head.complete:
         try:
-            document = json.loads(text)
+            document = parse_json_document(text)
         except (ValueError, RecursionError):
             document = None
         if isinstance(document, dict) and records_in_document(document) is None:
@@ -392,6 +404,26 @@ def _inspect_json(text: str, head: Head, encoding: TextEncoding) -> ContentForma
                 "JSON array of review objects, or an object with one key holding that array",
             )
     return ContentFormat(format="json", compression=head.compression, encoding=encoding)
+
+
+def parse_json_document(text: str | bytes) -> Any:
+    """A JSON document; several top-level values one after the other (pretty-printed objects) become a list."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if not error.msg.startswith("Extra data"):
+            raise
+    source = text.decode("utf-8") if isinstance(text, bytes) else text
+    decoder = json.JSONDecoder()
+    values = []
+    position = 0
+    while True:
+        while position < len(source) and source[position].isspace():
+            position += 1
+        if position >= len(source):
+            return values
+        value, position = decoder.raw_decode(source, position)
+        values.append(value)
 
 
 def records_in_document(document: Any) -> list[Any] | None:

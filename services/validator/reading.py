@@ -30,7 +30,7 @@ from shared import canonical
 from shared.events import Dataset
 
 from .checks import CheckFailedError
-from .formats import ContentFormat, records_in_document
+from .formats import ContentFormat, parse_json_document, records_in_document
 from .layouts import MappedField, ResolvedLayout
 from .ratings import map_ratings, parse_ratings
 from .records import ARROW_CONTENT_ERRORS, read_delimited
@@ -266,7 +266,7 @@ def _parse_json_lines_line_by_line(
 
 
 def _parse_json_document(content: pa.Buffer, resolved: ResolvedLayout) -> _ParsedRows:
-    document = json.loads(content.to_pybytes())
+    document = parse_json_document(content.to_pybytes())
     records = records_in_document(document) or []
     return _rows_from_records(list(enumerate(records, start=1)), resolved, None)
 
@@ -276,7 +276,7 @@ def json_document_columns(content: pa.Buffer) -> tuple[tuple[str, ...], dict[str
     from .formats import keys_and_types
 
     try:
-        document = json.loads(content.to_pybytes())
+        document = parse_json_document(content.to_pybytes())
     except (ValueError, RecursionError) as error:
         raise CheckFailedError(
             "format", f"the content is neither JSON lines nor a valid JSON document: {error}"

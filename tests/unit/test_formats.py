@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from services.validator.checks import CheckFailedError
+from services.validator.decoding import TextEncoding, content_as_utf8
 from services.validator.formats import (
-    CheckFailedError,
     ContentFormat,
-    check_utf8,
     inflate,
     inspect_head,
     parquet_footer_length,
@@ -88,7 +88,7 @@ def test_every_real_review_file_is_recognised_from_its_content(name: str) -> Non
     # Then its format, delimiter, quoting, header and encoding are what its PROVENANCE.md describes
     assert found is not None
     expected = REAL_FORMATS[name]
-    assert (found.format, found.delimiter, found.quoting, found.has_header, found.encoding, found.column_count) == (
+    assert (found.format, found.delimiter, found.quoting, found.has_header, found.encoding_name, found.column_count) == (
         expected
     )
     assert found.compression == "none"
@@ -110,11 +110,19 @@ def test_the_malformed_polarity_csv_is_refused_because_no_delimiter_fits_it() ->
     assert problem.details["first_inconsistent_lines"]
 
 
-@pytest.mark.parametrize("path", [README, MARC_EN.with_name("SOURCE_FILES.txt"), MARC_EN.with_name("PROVENANCE.md")])
+@pytest.mark.parametrize("path", [README, MARC_EN.with_name("PROVENANCE.md")])
 def test_documents_beside_the_data_are_not_mistaken_for_delimited_text(path: Path) -> None:
     problem = failure(path.read_bytes())
 
     assert (problem.check, "delimiter cannot be determined" in problem.reason) == ("format", True)
+
+
+def test_a_listing_separated_by_spaces_is_a_table_under_a_comment_line() -> None:
+    # SOURCE_FILES.txt: a "# …" line, then "<sha1>  <path>" lines — a real two-column space-separated table.
+    found = inspect_bytes(MARC_EN.with_name("SOURCE_FILES.txt").read_bytes())
+
+    assert found is not None and found.delimiter == " " and found.shape is not None
+    assert (found.shape.preamble_lines, found.shape.header_rows) == (1, 0)
 
 
 @pytest.mark.parametrize("delimiter", [";", "|"])
@@ -136,7 +144,7 @@ def test_a_single_column_of_text_has_no_delimiter_to_find() -> None:
     problem = failure("\n".join(line.replace(",", " ").replace("\t", " ") for line in lines).encode())
 
     assert problem.check == "format"
-    assert "none of , TAB ; | splits the lines into fields" in problem.reason
+    assert "the delimiter cannot be determined" in problem.reason
 
 
 def test_a_header_whose_field_count_differs_from_the_rows_is_named() -> None:
@@ -165,23 +173,23 @@ def test_json_lines_report_their_keys_and_the_json_types_seen() -> None:
     assert found.json_types["reviewText"] <= {"string", "null"}
 
 
-def test_a_json_array_document_is_not_json_lines() -> None:
+def test_a_json_array_document_is_recognised_as_a_document_read_whole() -> None:
     lines = BEAUTY.read_text(encoding="utf-8").splitlines()[:50]
 
-    problem = failure(("[" + ",\n".join(lines) + "]").encode())
+    found = inspect_bytes(("[" + ",\n".join(lines) + "]").encode())
 
-    assert problem.check == "format" and "JSON document (array)" in problem.reason
+    assert found is not None and found.format == "json" and not found.columns_known
 
 
-def test_pretty_printed_json_is_not_json_lines() -> None:
+def test_pretty_printed_json_objects_are_a_document_not_json_lines() -> None:
     import json
 
     records = [json.loads(line) for line in BEAUTY.read_text(encoding="utf-8").splitlines()[:20]]
     pretty = "\n".join(json.dumps(record, indent=2) for record in records)
 
-    problem = failure(pretty.encode())
+    found = inspect_bytes(pretty.encode())
 
-    assert problem.check == "format" and "not JSON lines" in problem.reason
+    assert found is not None and found.format == "json"
 
 
 # -- gzip ---------------------------------------------------------------------------------------
@@ -291,7 +299,7 @@ def test_undecodable_bytes_beyond_the_head_are_found_in_the_whole_content() -> N
     assert inspect_bytes(data) is not None
 
     with pytest.raises(CheckFailedError) as raised:
-        check_utf8(pa.py_buffer(data))
+        content_as_utf8(pa.py_buffer(data), TextEncoding(name="utf-8", codec="utf-8"))
 
     assert raised.value.details == {"offset": data.index(b"\xe9"), "line": 12466}
 
@@ -299,7 +307,7 @@ def test_undecodable_bytes_beyond_the_head_are_found_in_the_whole_content() -> N
 def test_a_utf8_byte_order_mark_is_recognised() -> None:
     found = inspect_bytes((DATA / "amazon-alexa/amazon_alexa.tsv").read_bytes())
 
-    assert found is not None and found.encoding == "utf-8-sig" and found.columns[0] == "rating"
+    assert found is not None and found.encoding_name == "utf-8-sig" and found.columns[0] == "rating"
 
 
 def test_binary_garbage_is_refused() -> None:

@@ -1,4 +1,4 @@
-"""Check 4: real layouts are recognised by their columns and mapped to the canonical schema; others by configuration."""
+"""Check 4: columns are recognised by their role, whatever subset of a published layout a file keeps; others by configuration."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from reviews_pipeline.reliability.inputs import MCAULEY_2014_SAMPLES
-from services.validator.formats import CheckFailedError, ContentFormat, inspect_head, read_head
+from services.validator.checks import CheckFailedError
+from services.validator.formats import ContentFormat, inspect_head, read_head
 from services.validator.layouts import (
     DEFAULT_LAYOUTS_FILE,
     KNOWN_LAYOUTS,
@@ -46,8 +47,9 @@ def content_format_of(data: bytes, layouts: tuple[Layout, ...]) -> ContentFormat
 
 
 def resolve(data: bytes, dataset: Dataset = "train", settings: LayoutSettings | None = None) -> ResolvedLayout:
-    layouts = (settings or LayoutSettings()).in_order()
-    return resolve_layout(content_format_of(data, layouts), dataset, layouts)
+    settings = settings or LayoutSettings()
+    layouts = settings.in_order()
+    return resolve_layout(content_format_of(data, layouts), dataset, layouts, settings.column_roles)
 
 
 def refusal(data: bytes, dataset: Dataset = "train", settings: LayoutSettings | None = None) -> CheckFailedError:
@@ -134,7 +136,7 @@ def test_a_training_file_without_its_rating_column_is_refused() -> None:
     problem = refusal(_without_column(GIFT_CARD.read_bytes(), "star_rating"), "train")
 
     assert "a training file needs a rating" in problem.reason
-    assert "'star_rating' is missing" in problem.reason
+    assert "holds a rating" in problem.reason and "inference" in problem.reason
 
 
 def test_the_same_file_without_ratings_is_accepted_as_inference_data() -> None:
@@ -144,13 +146,13 @@ def test_the_same_file_without_ratings_is_accepted_as_inference_data() -> None:
     assert "rating" not in resolved.source_columns
 
 
-def test_columns_that_match_no_layout_are_refused_with_the_columns_named() -> None:
-    data = b"comment\tscore\nGreat birthday gift for a young adult.\t5\nWorks as advertised.\t4\n"
+def test_columns_without_a_text_role_are_refused_with_the_columns_named() -> None:
+    data = b"remark\tvalue\nGreat birthday gift for a young adult.\t5\nWorks as advertised.\t4\n"
 
     problem = refusal(data)
 
-    assert problem.details["columns"] == ["comment", "score"]
-    assert "REVIEWS_VALIDATOR_LAYOUTS" in problem.reason
+    assert problem.details["columns"] == ["remark", "value"]
+    assert "holds the review text" in problem.reason and "REVIEWS_VALIDATOR_COLUMN_ROLES" in problem.reason
 
 
 def test_a_headerless_file_with_an_unconfigured_column_count_is_refused() -> None:
@@ -179,7 +181,7 @@ def test_without_the_layouts_file_headerless_files_are_not_recognised(monkeypatc
     monkeypatch.setenv("REVIEWS_VALIDATOR_LAYOUTS_FILE", "")
     settings = LayoutSettings()
 
-    assert settings.in_order() == KNOWN_LAYOUTS
+    assert settings.in_order() == ()
     refusal(UCI.read_bytes(), settings=settings)
 
 
@@ -232,3 +234,90 @@ def test_a_parquet_rating_of_strings_is_accepted_for_coercion_but_one_of_lists_i
     assert resolve_layout(_parquet_format(strings), "train", KNOWN_LAYOUTS).name == "canonical"
     with pytest.raises(CheckFailedError, match="expected text or a number"):
         resolve_layout(_parquet_format(lists), "train", KNOWN_LAYOUTS)
+
+
+# -- columns by role ----------------------------------------------------------------------------
+
+
+def _fine_food_with(columns: list[str], rename: dict[str, str] | None = None) -> bytes:
+    """The real Fine Food CSV, keeping only `columns` (renamed by `rename`), written back as CSV."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO((DATA / "fine-food-reviews-first1000/Reviews.csv").read_text("utf-8-sig")))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([(rename or {}).get(column, column) for column in columns])
+    for row in list(reader)[:100]:
+        writer.writerow([row[column] for column in columns])
+    return out.getvalue().encode()
+
+
+def test_a_subset_of_a_published_layout_is_accepted_and_named_after_it() -> None:
+    # The Kaggle Fine Food export without six of its ten columns (it was refused before).
+    resolved = resolve(_fine_food_with(["Id", "Summary", "Text", "Score"]))
+
+    assert resolved.name == "kaggle-fine-food"
+    assert resolved.source_columns == {"review_id": "Id", "title": "Summary", "text": "Text", "rating": "Score"}
+
+
+def test_mcauley_json_lines_with_only_text_rating_and_summary_are_accepted() -> None:
+    lines = (DATA / "mcauley2018-all-beauty-5core/All_Beauty_5.json").read_text("utf-8").splitlines()[:50]
+    kept = [{key: json.loads(line).get(key) for key in ("reviewText", "overall", "summary")} for line in lines]
+
+    resolved = resolve("\n".join(json.dumps(record) for record in kept).encode())
+
+    assert resolved.name == "mcauley-2014"
+    assert resolved.source_columns == {"title": "summary", "text": "reviewText", "rating": "overall"}
+
+
+@pytest.mark.parametrize(
+    ("text", "rating", "title"),
+    [
+        ("review_body", "star_rating", "review_headline"),
+        ("Review Text", "Stars", "Review Title"),
+        ("reviews.text", "reviews.rating", "reviews.title"),
+        ("content", "score", "headline"),
+        ("REVIEW-TEXT", "Overall", "summary"),
+        ("body", "rating", "subject"),
+    ],
+)
+def test_renamed_columns_are_recognised_by_the_names_real_datasets_use(text: str, rating: str, title: str) -> None:
+    rename = {"Text": text, "Score": rating, "Summary": title}
+
+    resolved = resolve(_fine_food_with(["Summary", "Text", "Score", "ProfileName", "Time"], rename))
+
+    assert resolved.source_columns == {"title": title, "text": text, "rating": rating}
+    assert set(resolved.dropped_columns) == {"ProfileName", "Time"}
+
+
+def test_two_candidates_for_one_role_are_refused_naming_both_and_the_setting() -> None:
+    problem = refusal(_fine_food_with(["Summary", "Text", "Score"], {"Summary": "review_body"}))
+
+    assert problem.details["candidates"] == ["review_body", "Text"]
+    assert "REVIEWS_VALIDATOR_COLUMN_ROLES" in problem.reason
+
+
+def test_the_column_roles_setting_picks_between_two_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVIEWS_VALIDATOR_COLUMN_ROLES", json.dumps({"text": "Text"}))
+
+    resolved = resolve(_fine_food_with(["Summary", "Text", "Score"], {"Summary": "review_body"}), settings=LayoutSettings())
+
+    assert resolved.source_columns["text"] == "Text" and "review_body" in resolved.dropped_columns
+
+
+def test_a_generic_name_gives_way_to_a_specific_one_for_the_same_role() -> None:
+    # `content` (generic) and `review_text` (specific) both name a text: the specific one holds it.
+    resolved = resolve(_fine_food_with(["Summary", "Text", "Score"], {"Summary": "content", "Text": "review_text"}))
+
+    assert resolved.source_columns == {"text": "review_text", "rating": "Score"}
+
+
+def test_a_bare_id_beside_namespaced_review_fields_is_not_the_review_id() -> None:
+    # Datafiniti's `id` is the product's: the review's own fields are all under `reviews.`.
+    resolved = resolve((DATA / REAL_DATAFINITI).read_bytes())
+
+    assert "review_id" not in resolved.source_columns and "id" in resolved.dropped_columns
+
+
+REAL_DATAFINITI = "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv"

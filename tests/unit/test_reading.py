@@ -166,6 +166,12 @@ def test_the_detected_format_is_reported_with_the_layout() -> None:
         "encoding": "utf-8",
         "delimiter": "\t",
         "quoting": False,
+        "quote_char": '"',
+        "escape_char": None,
+        "skip_initial_space": False,
+        "line_terminator": "lf",
+        "preamble_lines": 0,
+        "header_rows": 1,
         "has_header": True,
         "layout": "aws-customer-reviews",
     }
@@ -231,7 +237,7 @@ def test_an_oversize_file_of_junk_is_refused_not_chunked() -> None:
 
 
 def test_an_oversize_file_in_no_known_layout_is_refused_not_chunked() -> None:
-    data = b"comment\tscore\n" + b"Great birthday gift for a young adult.\t5\n" * 5000
+    data = b"remark\tvalue\n" + b"Great birthday gift for a young adult.\t5\n" * 5000
 
     assert rejected(data, max_size_bytes=100_000).rejection.check == "columns"
 
@@ -299,18 +305,51 @@ def _gift_card_with_ratings(ratings: dict[int, bytes]) -> bytes:
     return b"\n".join([header, *rows]) + b"\n"
 
 
-def test_ratings_out_of_range_and_missing_are_dropped_and_counted_in_training_data() -> None:
-    data = _gift_card_with_ratings({3: b"0", 10: b"6", 20: b"4.5", 30: b"five", 40: b"", 50: b"5.0", 60: b" 4 "})
+def test_ratings_are_read_as_people_write_them_and_each_bad_one_dropped_for_its_own_reason() -> None:
+    data = _gift_card_with_ratings(
+        {
+            3: b"0",
+            10: b"6",
+            20: b"4.5",
+            30: b"five",
+            40: b"",
+            50: b"5.0",
+            60: b" 4 ",
+            70: b"4 stars",
+            80: b"4 out of 5",
+            90: b"excellent",
+            100: b"3/5",
+        }
+    )
 
     rows = accepted(data).rows
 
-    assert rows.rows_dropped == {"rating_out_of_range": 4, "missing_rating": 1}
-    assert rows.first_dropped_rows == {"rating_out_of_range": [3, 10, 20, 30], "missing_rating": [40]}
+    assert rows.rows_dropped == {
+        "rating_out_of_range": 2,
+        "rating_not_whole": 1,
+        "missing_rating": 1,
+        "unparseable_rating": 1,
+    }
+    assert rows.first_dropped_rows == {
+        "rating_out_of_range": [3, 10],
+        "rating_not_whole": [20],
+        "missing_rating": [40],
+        "unparseable_rating": [90],
+    }
     assert (rows.rows_in, rows.rows_out) == (1452, 1447)
     ratings = dict(
         zip(rows.table.column("row_number").to_pylist(), rows.table.column("rating").to_pylist(), strict=True)
     )
-    assert (ratings[50], ratings[60]) == (5, 4)
+    assert [ratings[row] for row in (30, 50, 60, 70, 80, 100)] == [5, 5, 4, 4, 4, 3]
+
+
+def test_ratings_that_are_not_whole_are_rounded_half_up_when_the_setting_asks() -> None:
+    rows = accepted(_gift_card_with_ratings({20: b"4.5", 21: b"3.4"}), round_ratings=True).rows
+
+    ratings = dict(
+        zip(rows.table.column("row_number").to_pylist(), rows.table.column("rating").to_pylist(), strict=True)
+    )
+    assert rows.rows_dropped == {} and (ratings[20], ratings[21]) == (5, 3)
 
 
 def test_ratings_out_of_range_are_kept_as_unknown_in_inference_data() -> None:
@@ -339,19 +378,36 @@ def test_a_row_with_the_wrong_field_count_is_dropped_and_the_numbering_goes_on()
 
     rows_read = accepted(b"\n".join([header, *rows]) + b"\n", first_row_number=5000).rows
 
-    assert rows_read.rows_dropped == {"unparseable_row": 2}
-    assert rows_read.first_dropped_rows == {"unparseable_row": [5100, 5200]}
+    assert rows_read.rows_dropped == {"malformed_record": 2}
+    assert rows_read.first_dropped_rows == {"malformed_record": [5100, 5200]}
+    assert rows_read.malformed_lines == [102, 202]
     numbers = rows_read.table.column("row_number").to_pylist()
     assert 5100 not in numbers and numbers[100] == 5101 and numbers[-1] == 5000 + 1451
 
 
-def test_a_csv_with_a_quote_that_is_never_closed_is_refused() -> None:
+def test_a_quote_that_is_never_closed_costs_its_own_row_and_no_other() -> None:
+    # Given the real MARC reference CSV with a stray quote opened at the start of a field of row 499
     lines = NANNYML.read_bytes().split(b"\n")
     lines[500] = lines[500].replace(b",", b',"', 1)
 
-    rejection = rejected(b"\n".join(lines)).rejection
+    rows = accepted(b"\n".join(lines)).rows
 
-    assert rejection.check == "readability" and "quot" in rejection.reason
+    # Then only that row is dropped, with its line, and every row after it is read as before
+    assert (rows.rows_in, rows.rows_out, rows.rows_dropped) == (1381, 1380, {"malformed_record": 1})
+    assert rows.first_dropped_rows == {"malformed_record": [499]} and rows.malformed_lines == [501]
+    original = accepted(NANNYML.read_bytes()).rows.table
+    kept = rows.table.column("text").to_pylist()
+    assert kept == original.column("text").to_pylist()[:499] + original.column("text").to_pylist()[500:]
+
+
+def test_malformed_records_above_the_allowed_share_reject_the_file_with_the_share() -> None:
+    header, *rows = GIFT_CARD.read_bytes().rstrip(b"\n").split(b"\n")
+    broken = [row + b"\textra" if index % 8 == 0 else row for index, row in enumerate(rows)]
+
+    rejection = rejected(b"\n".join([header, *broken]) + b"\n").rejection
+
+    assert rejection.check == "format" and "12.5%" in rejection.reason and "max_malformed_share" in rejection.reason
+    assert rejection.details["malformed_records"] == 182 and rejection.rows_in == 1452
 
 
 @pytest.mark.parametrize("delimiter", [";", "|"])
@@ -374,8 +430,8 @@ def test_json_lines_with_one_bad_line_in_the_middle_lose_only_that_line() -> Non
     rows = accepted(b"\n".join(lines)).rows
 
     assert rows.rows_in == 5269
-    assert rows.rows_dropped == {"unparseable_row": 2, "empty_text": 5}
-    assert rows.first_dropped_rows["unparseable_row"] == [2000, 3000]
+    assert rows.rows_dropped == {"malformed_record": 2, "empty_text": 5}
+    assert rows.first_dropped_rows["malformed_record"] == [2000, 3000]
     assert rows.rows_out == 5269 - 7
 
 
@@ -435,13 +491,13 @@ def test_a_parquet_file_in_the_canonical_layout_is_read() -> None:
 def test_parquet_ratings_written_as_strings_are_coerced_and_the_unreadable_ones_dropped() -> None:
     real = _real_rows(100)
     ratings = [str(value) for value in real["rating"]]
-    ratings[7], ratings[9] = "five", "4.0"
+    ratings[7], ratings[9], ratings[11] = "five", "4.0", "great"
 
     rows = accepted(_parquet({**real, "rating": ratings})).rows
 
-    assert rows.rows_dropped == {"rating_out_of_range": 1}
-    assert rows.first_dropped_rows == {"rating_out_of_range": [7]}
-    assert rows.table.column("rating").to_pylist()[8] == 4
+    assert rows.rows_dropped == {"unparseable_rating": 1}
+    assert rows.first_dropped_rows == {"unparseable_rating": [11]}
+    assert rows.table.column("rating").to_pylist()[7] == 5 and rows.table.column("rating").to_pylist()[8] == 4
 
 
 def test_a_parquet_file_whose_text_is_a_number_is_refused() -> None:
