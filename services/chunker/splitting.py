@@ -16,6 +16,7 @@ index once however often it is validated.
 
 from __future__ import annotations
 
+import codecs
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
@@ -23,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import layout
@@ -33,9 +34,10 @@ from shared.publisher import EventPublisher
 from shared.rejection import RejectedFile, Rejection, reject_file
 from shared.storage import ObjectStore, RangedReader
 
-from .boundaries import PartOpened, RecordRules, RecordTooLongError, group_row_groups, split_records
+from .boundaries import QUOTE, PartOpened, RecordRules, RecordTooLongError, group_row_groups, split_records
 from .parts import PartStream, PartUploads
 from .sources import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip, ranged_blocks
+from .text import UndecodableError
 
 MiB = 1024 * 1024
 
@@ -75,12 +77,28 @@ class ChunkerSettings(BaseSettings):
     max_record_bytes: int = Field(
         default=16 * MiB,
         ge=1024,
-        description="A record (line, or quoted multi-line row) longer than this rejects the file: it is an "
-        "unclosed quote or not review data, and would otherwise be held whole in memory.",
+        description="A line longer than this rejects the file: it is not review data, and would otherwise be "
+        "held whole in memory.",
+    )
+    max_quoted_record_bytes: int = Field(
+        default=1 * MiB,
+        ge=1024,
+        description="A record may span lines (a quoted field holding newlines) over at most this many bytes; past "
+        "it, the quote that opened the field is taken to be stray: the record ends at its first newline (a "
+        "malformed row for the validator) and splitting goes on. At most max_record_bytes.",
     )
     parquet_batch_rows: int = Field(
         default=64 * 1024, ge=1, description="Rows decoded at a time when rewriting Parquet row groups into parts."
     )
+
+    @model_validator(mode="after")
+    def _quoted_records_fit_in_records(self) -> ChunkerSettings:
+        if self.max_quoted_record_bytes > self.max_record_bytes:
+            raise ValueError(
+                f"max_quoted_record_bytes ({self.max_quoted_record_bytes}) must be at most max_record_bytes "
+                f"({self.max_record_bytes})"
+            )
+        return self
 
 
 class UnsplittableError(Exception):
@@ -111,9 +129,48 @@ PartNamer = Callable[[int, int], tuple[str, dict[str, str]]]
 
 
 def record_rules(detected: DetectedFormat) -> RecordRules:
-    """Quoted fields and a header exist only in delimited text; JSON lines end records at every newline."""
+    """Quoted fields and a header exist only in delimited text; JSON lines end records at every newline.
+
+    `skip_initial_space` changes nothing here: a quote after the spaces is still a quote for parity.
+    """
     delimited = detected.format in ("csv", "tsv")
-    return RecordRules(quoting=delimited and detected.quoting, has_header=delimited and detected.has_header)
+    quoting = delimited and detected.quoting
+    # Producers from before header_rows say only has_header, and leave header_rows at its default.
+    header_rows = detected.header_rows if delimited and detected.has_header else 0
+    # An escape that is the quote itself is the doubled quote, which parity already takes in its stride.
+    escape = detected.escape_char if quoting and detected.escape_char != detected.quote_char else None
+    return RecordRules(
+        quoting=quoting,
+        header_rows=header_rows,
+        quote=detected.quote_char.encode() if quoting else QUOTE,
+        escape=escape.encode() if escape else None,
+        encoding=detected.encoding,
+        cr_line_ends=detected.line_terminator == "cr",
+        preamble_lines=detected.preamble_lines,
+    )
+
+
+def format_refusal(detected: DetectedFormat) -> Rejection | None:
+    """Why a file of this format cannot be split at all (before any byte is read), or None."""
+    if detected.format == "json":
+        return Rejection(
+            check="format",
+            reason="a JSON document (one array of records) cannot be split on record boundaries without parsing "
+            "it whole; upload it as JSON lines (one record per line) or in smaller files",
+        )
+    if detected.format == "parquet":
+        if detected.compression == "gzip":
+            return Rejection(
+                check="format",
+                reason="gzip-compressed Parquet cannot be split without reading it whole; upload the .parquet "
+                "file itself (Parquet compresses its own columns)",
+            )
+        return None
+    try:
+        codecs.lookup(detected.encoding)
+    except LookupError:
+        return Rejection(check="readability", reason=f"the text encoding {detected.encoding!r} is unknown")
+    return None
 
 
 def part_suffix(key: str, detected: DetectedFormat) -> str:
@@ -136,7 +193,11 @@ def write_record_parts(
 ) -> None:
     """Split delimited text or JSON lines on record boundaries into parts, one open upload each."""
     for event in split_records(
-        blocks, rules, part_size=settings.part_size_bytes, max_record_bytes=settings.max_record_bytes
+        blocks,
+        rules,
+        part_size=settings.part_size_bytes,
+        max_record_bytes=settings.max_record_bytes,
+        max_quoted_record_bytes=settings.max_quoted_record_bytes,
     ):
         if isinstance(event, PartOpened):
             key, metadata = name_part(event.index, event.first_row_number)
@@ -206,6 +267,10 @@ def split_file(
         store.abort_multipart(key, upload_id)
 
     detected = oversized.detected
+    refusal = format_refusal(detected)
+    if refusal is not None:
+        _reject(oversized, refusal, store, ledger, publisher)
+        return None
     uploads = PartUploads(
         store, upload_part_bytes=settings.upload_part_bytes, content_type=_CONTENT_TYPES[detected.format]
     )
@@ -287,6 +352,15 @@ def _write_parts(
                 details={"record_offset": error.offset, "max_record_bytes": error.limit},
             )
         ) from error
+    except UndecodableError as error:
+        counted = " (counting the decompressed content)" if detected.compression == "gzip" else ""
+        raise UnsplittableError(
+            Rejection(
+                check="readability",
+                reason=f"the text cannot be decoded: {error}{counted}",
+                details={"byte_offset": error.offset, "encoding": error.encoding},
+            )
+        ) from error
 
 
 def _write_parquet(
@@ -297,14 +371,6 @@ def _write_parquet(
     uploads: PartUploads,
     name_part: PartNamer,
 ) -> None:
-    if oversized.detected.compression == "gzip":
-        raise UnsplittableError(
-            Rejection(
-                check="format",
-                reason="gzip-compressed Parquet cannot be split without reading it whole; upload the .parquet "
-                "file itself (Parquet compresses its own columns)",
-            )
-        )
     try:
         write_parquet_parts(
             _SourceReader(store, oversized.key, oversized.version_id, size), settings, uploads, name_part

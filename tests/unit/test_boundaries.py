@@ -11,19 +11,20 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from services.chunker.boundaries import (
-    UTF8_BOM,
     PartBytes,
     PartOpened,
     RecordRules,
     RecordTooLongError,
     count_records,
     group_row_groups,
+    is_blank,
     last_record_end,
     record_end_at_or_after,
     split_records,
@@ -35,6 +36,7 @@ from services.chunker.sources import (
     gunzip,
     ranged_blocks,
 )
+from services.chunker.text import UTF8_BOM
 from tests.data_paths import SHARED_DATA
 
 DATA = SHARED_DATA
@@ -44,10 +46,10 @@ MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.
 DATAFINITI = DATA / "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv"
 BEAUTY = DATA / "mcauley2018-all-beauty-5core/All_Beauty_5.json"
 
-CSV_QUOTED = RecordRules(quoting=True, has_header=True)
-HEADERLESS_CSV = RecordRules(quoting=True, has_header=False)
-LINES = RecordRules(quoting=False, has_header=False)
-TSV_UNQUOTED = RecordRules(quoting=False, has_header=True)
+CSV_QUOTED = RecordRules(quoting=True, header_rows=1)
+HEADERLESS_CSV = RecordRules(quoting=True, header_rows=0)
+LINES = RecordRules(quoting=False, header_rows=0)
+TSV_UNQUOTED = RecordRules(quoting=False, header_rows=1)
 HEADER = ["reviewer_id", "review", "rating"]
 
 
@@ -79,10 +81,29 @@ class Part:
     rows: int = 0
 
 
-def split(data: bytes, rules: RecordRules, part_size: int, block_bytes: int, max_record: int = 8 << 20) -> list[Part]:
-    blocks = (data[start : start + block_bytes] for start in range(0, len(data), block_bytes))
+def split(
+    data: bytes,
+    rules: RecordRules,
+    part_size: int,
+    block_bytes: int,
+    max_record: int = 8 << 20,
+    max_quoted: int | None = None,
+) -> list[Part]:
+    return split_blocks(blocks_of(data, block_bytes), rules, part_size, max_record, max_quoted)
+
+
+def split_blocks(
+    blocks: Iterable[bytes],
+    rules: RecordRules,
+    part_size: int,
+    max_record: int = 8 << 20,
+    max_quoted: int | None = None,
+) -> list[Part]:
     parts: list[Part] = []
-    for event in split_records(blocks, rules, part_size=part_size, max_record_bytes=max_record):
+    events = split_records(
+        blocks, rules, part_size=part_size, max_record_bytes=max_record, max_quoted_record_bytes=max_quoted
+    )
+    for event in events:
         if isinstance(event, PartOpened):
             assert event.index == len(parts)
             parts.append(Part(event.first_row_number))
@@ -93,18 +114,18 @@ def split(data: bytes, rules: RecordRules, part_size: int, block_bytes: int, max
     return parts
 
 
-def parsed_csv(data: bytes) -> list[list[str]]:
-    return [row for row in csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")) if row]
+def parsed_csv(data: bytes, **dialect: Any) -> list[list[str]]:
+    return [row for row in csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), **dialect) if row]
 
 
-def assert_csv_parts_rebuild(original: bytes, parts: list[Part], header: list[str] | None) -> None:
-    expected = parsed_csv(original)[1 if header else 0 :]
+def assert_csv_parts_rebuild(original: bytes, parts: list[Part], header: list[list[str]], **dialect: Any) -> None:
+    """`header` is the header's rows; `dialect` what csv.reader needs to read the original and the parts."""
+    expected = parsed_csv(original, **dialect)[len(header) :]
     rebuilt: list[list[str]] = []
     for part in parts:
-        rows = parsed_csv(bytes(part.data))
-        if header:
-            assert rows[0] == header, "every part starts with the header"
-            rows = rows[1:]
+        rows = parsed_csv(bytes(part.data), **dialect)
+        assert rows[: len(header)] == header, "every part starts with the header"
+        rows = rows[len(header) :]
         assert rows, "no part is empty"
         assert part.rows == len(rows), "the row count of a part is what a CSV reader finds in it"
         assert part.first_row_number == len(rebuilt)
@@ -134,7 +155,7 @@ def test_quoted_multiline_csv_parts_parse_to_the_original_rows(
     parts = split(multiline_csv, CSV_QUOTED, part_size, block_bytes)
 
     # Then every part parses on its own, and together they are the file's rows, in order
-    assert_csv_parts_rebuild(multiline_csv, parts, HEADER)
+    assert_csv_parts_rebuild(multiline_csv, parts, [HEADER])
     assert sum(part.rows for part in parts) == len(multiline_review_rows())
 
 
@@ -163,7 +184,7 @@ def test_a_cut_that_would_land_on_a_quoted_newline_moves_to_the_end_of_that_reco
     assert len(parts[0].data) == record_end
     assert bytes(parts[0].data) == multiline_csv[:record_end]
     assert header_bytes < inner_newline
-    assert_csv_parts_rebuild(multiline_csv, parts, HEADER)
+    assert_csv_parts_rebuild(multiline_csv, parts, [HEADER])
 
 
 def test_the_last_record_end_in_a_block_skips_newlines_inside_quotes(multiline_csv: bytes) -> None:
@@ -215,7 +236,7 @@ def test_crlf_headerless_marc_splits_with_its_row_numbers() -> None:
 
     parts = split(data, HEADERLESS_CSV, part_size=100_000, block_bytes=65_536)
 
-    assert_csv_parts_rebuild(data, parts, None)
+    assert_csv_parts_rebuild(data, parts, [])
     assert sum(part.rows for part in parts) == 12_465
     assert all(part.data.endswith(b"\r\n") for part in parts)
 
@@ -232,7 +253,7 @@ def test_a_bom_is_dropped_and_every_part_gets_the_same_header() -> None:
     assert len(parts) > 3
     assert all(part.data.startswith(header_line) for part in parts)
     header = parsed_csv(header_line)[0]
-    assert_csv_parts_rebuild(data, parts, header)
+    assert_csv_parts_rebuild(data, parts, [header])
 
 
 def test_blank_lines_never_make_a_part_of_their_own(multiline_csv: bytes) -> None:
@@ -247,17 +268,113 @@ def test_blank_lines_never_make_a_part_of_their_own(multiline_csv: bytes) -> Non
     assert parts[0].rows == len(multiline_review_rows())
 
 
-def test_an_unclosed_quote_is_refused_once_the_record_passes_the_limit() -> None:
-    # Given MARC English, whose quoted fields hold no newline, with a stray quote near the start: every
-    # newline after it now looks quoted, so the rest of the file would be one record
+# -- stray quotes ---------------------------------------------------------------------------------
+
+
+def records_by_the_resync_rule(data: bytes, limit: int, quote: bytes = b'"') -> list[bytes]:
+    """The records of `data` by the rule, one newline at a time: a record ends at the first newline after
+    an even number of quotes since its start, or, when that is more than `limit` bytes in, at its first newline."""
+    records = []
+    start = 0
+    while start < len(data):
+        end, quotes, first_line_end = start, 0, 0
+        while True:
+            newline = data.find(b"\n", end)
+            if newline < 0:
+                end = len(data)
+                break
+            quotes += data.count(quote, end, newline)
+            end = newline + 1
+            first_line_end = first_line_end or end
+            if quotes % 2 == 0:
+                break
+        if end - start > limit and first_line_end:
+            end = first_line_end
+        records.append(data[start:end])
+        start = end
+    return records
+
+
+def assert_parts_follow(parts: list[Part], records: list[bytes], header: bytes = b"") -> None:
+    """The parts, less the header at their top, are `records` in order, each whole; rows count the non-blank ones."""
+    taken = 0
+    rows_before = 0
+    for part in parts:
+        body = bytes(part.data)
+        assert body.startswith(header)
+        body = body[len(header) :]
+        first = taken
+        length = 0
+        while length < len(body):
+            length += len(records[taken])
+            taken += 1
+        assert b"".join(records[first:taken]) == body, "a part ends where a record ends"
+        assert part.rows == sum(not is_blank(record) for record in records[first:taken])
+        assert part.first_row_number == rows_before
+        rows_before += part.rows
+    assert taken == len(records)
+
+
+@pytest.mark.parametrize("block_bytes", [4096, 65_536, 1 << 21])
+def test_a_stray_quote_costs_one_malformed_line_not_the_rest_of_the_file(block_bytes: int) -> None:
+    # Given MARC English, whose quoted fields hold no newline, with two stray quotes 300 KB apart: every
+    # newline between them, and after the second, looks quoted (read in blocks smaller than the resync
+    # limit, larger, and larger than the file)
     data = MARC_EN.read_bytes()
-    broken = data[:200] + b'"' + data[200:]
+    broken = data[:200] + b'"' + data[200:300_000] + b'"' + data[300_000:]
+
+    # When split with a resync limit of 50 KB (and 200 KB for a line)
+    parts = split(broken, HEADERLESS_CSV, 100_000, block_bytes, max_record=200_000, max_quoted=50_000)
+
+    # Then each line holding a stray quote is one record, and every line after it is a record again
+    assert b"".join(bytes(part.data) for part in parts) == broken
+    assert sum(part.rows for part in parts) == 12_465
+    assert all(part.rows == len(bytes(part.data).splitlines()) for part in parts)
+    assert_parts_follow(parts, records_by_the_resync_rule(broken, 50_000))
+
+
+@pytest.mark.parametrize("block_bytes", [777, 4096, 1 << 20])
+def test_a_record_spanning_lines_past_the_resync_limit_ends_at_its_first_newline(
+    multiline_csv: bytes, block_bytes: int
+) -> None:
+    # Given real multi-line records, and a resync limit shorter than the longest of them
+    limit = 6000
+    header_end = multiline_csv.index(b"\n") + 1
+    records = records_by_the_resync_rule(multiline_csv[header_end:], limit)
+    parity_records = [multiline_csv[start:end] for start, end in record_spans(multiline_csv)][1:]
+    assert records != parity_records, "some records are longer than the limit"
+
+    parts = split(multiline_csv, CSV_QUOTED, 20_000, block_bytes, max_record=100_000, max_quoted=limit)
+
+    # Then the records are those of the rule, whatever the blocks: a record past the limit is its first line
+    assert_parts_follow(parts, records, multiline_csv[:header_end])
+
+
+def test_a_quoted_line_longer_than_the_resync_limit_is_one_record() -> None:
+    # Given MARC English with one quoted review made 120 KB long, on one line
+    data = MARC_EN.read_bytes()
+    field_start = data.index(b',"', 5000) + 2
+    review = data[field_start : data.index(b'"', field_start)]
+    long_data = data[:field_start] + review * (120_000 // len(review)) + data[field_start:]
+
+    # When the resync limit is 50 KB and a line may be 200 KB
+    parts = split(long_data, HEADERLESS_CSV, 100_000, 16_384, max_record=200_000, max_quoted=50_000)
+
+    # Then that line is a record like any other
+    assert_csv_parts_rebuild(long_data, parts, [])
+    assert sum(part.rows for part in parts) == 12_465
+
+
+def test_a_line_longer_than_the_record_limit_is_refused_even_after_a_stray_quote() -> None:
+    # Given MARC English with a stray quote followed by 300 KB without a newline
+    data = MARC_EN.read_bytes()
+    line_start = data.index(b"\n", 5000) + 1
+    broken = data[:line_start] + b'"' + b"x" * 300_000 + data[line_start:]
 
     with pytest.raises(RecordTooLongError) as raised:
-        split(broken, HEADERLESS_CSV, part_size=10_000, block_bytes=16_384, max_record=100_000)
+        split(broken, HEADERLESS_CSV, 100_000, 65_536, max_record=200_000, max_quoted=50_000)
 
-    assert raised.value.limit == 100_000
-    assert raised.value.offset < 200
+    assert (raised.value.offset, raised.value.limit) == (line_start, 200_000)
 
 
 # -- records without quoting ----------------------------------------------------------------------
