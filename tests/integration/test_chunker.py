@@ -7,6 +7,7 @@ rule, as a downstream consumer sees them.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
 from services.chunker.app import lambda_handler
 from services.chunker.splitting import ChunkerSettings, SourceUnavailableError, split_file
@@ -37,6 +39,7 @@ DATA = SHARED_DATA
 BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
 GIFT_CARD = DATA / "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
 MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"
+MARC_ES = DATA / "marc-train-es-uniprompt-kshot-union/marc_es_train_kshot_union.csv"
 BEAUTY = DATA / "mcauley2018-all-beauty-5core/All_Beauty_5.json"
 
 CSV = DetectedFormat(format="csv", delimiter=",", layout="configured")
@@ -342,6 +345,85 @@ def test_parquet_row_groups_are_gathered_into_parts_and_never_divided(stack: Sta
     ]
 
 
+def test_gzip_utf16_text_is_split_into_utf8_parts_without_a_bom(stack: Stack, multiline_csv: bytes) -> None:
+    # Given real reviews in UTF-16 with its byte order mark, gzip-compressed
+    body = gzip.compress(codecs.BOM_UTF16_LE + multiline_csv.decode("utf-8").encode("utf-16-le"))
+    detected = CSV.model_copy(update={"compression": "gzip", "encoding": "utf-16-le"})
+    oversized = stack.oversized("raw/train/books_reviews_utf16.csv.gz", body, detected)
+
+    chunked = stack.split(oversized)
+
+    # Then the parts are UTF-8, each starting with the header itself, and hold the UTF-8 file's bytes
+    assert chunked is not None
+    assert len(chunked.parts) > 3
+    header_line = multiline_csv[: multiline_csv.index(b"\n") + 1]
+    bodies = [stack.read(part.key) for part in chunked.parts]
+    assert all(body.startswith(header_line) for body in bodies)
+    assert header_line + b"".join(body[len(header_line) :] for body in bodies) == multiline_csv
+    assert_parts_rebuild_csv(stack, chunked, multiline_csv)
+
+
+def test_a_banner_a_two_row_header_and_cr_line_ends(stack: Stack) -> None:
+    # Given real reviews under a two-line export banner and two header rows, with old Mac line ends
+    description = ["Reviewer", "Summary\n\nthen the review", "Stars, 1 to 5"]
+    rows = multiline_review_rows()
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([HEADER, description, *rows])
+    text = 'Amazon reviews export: "Books"\nGenerated 2024-05-01\n' + out.getvalue()
+    body = text.replace("\n", "\r").encode()
+    detected = CSV.model_copy(update={"line_terminator": "cr", "preamble_lines": 2, "header_rows": 2})
+    oversized = stack.oversized("raw/train/books_reviews_mac.csv", body, detected)
+
+    chunked = stack.split(oversized)
+
+    # Then every part starts with both header rows, with LF line ends, and no banner; the rows are the reviews
+    assert chunked is not None
+    assert len(chunked.parts) > 3
+    rebuilt: list[list[str]] = []
+    for part in chunked.parts:
+        data = stack.read(part.key)
+        assert b"\r" not in data
+        assert b"export" not in data
+        part_rows = parsed_csv(data)
+        assert part_rows[:2] == [HEADER, description]
+        assert part.rows == len(part_rows) - 2
+        info = stack.store.head(part.key)
+        assert info is not None
+        assert info.metadata["first-row-number"] == str(len(rebuilt))
+        rebuilt.extend(part_rows[2:])
+    assert rebuilt == rows
+    assert chunked.rows_total == len(rows)
+
+
+def test_a_stray_quote_is_one_malformed_row_not_a_rejected_file(stack: Stack) -> None:
+    # Given MARC English (headerless, quoted fields on one line) with a stray quote near its start
+    data = MARC_EN.read_bytes()
+    broken = data[:200] + b'"' + data[200:]
+    detected = DetectedFormat(format="csv", delimiter=",", has_header=False, layout="marc_csv")
+    oversized = stack.oversized("raw/train/marc_en.csv", broken, detected)
+
+    # When records may span lines over at most 64 KiB
+    settings = ChunkerSettings(part_size_bytes=100_000, read_block_bytes=16_384, max_quoted_record_bytes=65_536)
+    chunked = stack.split(oversized, settings)
+
+    # Then the file is split, the broken line one row of its part, every other line a row of its own
+    assert chunked is not None
+    assert stack.details("FileRejected") == []
+    assert b"".join(stack.read(part.key) for part in chunked.parts) == broken
+    assert [part.rows for part in chunked.parts] == [len(stack.read(part.key).splitlines()) for part in chunked.parts]
+    assert chunked.rows_total == 12_465
+
+
+def test_the_resync_limit_is_a_setting_no_larger_than_the_record_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ChunkerSettings().max_quoted_record_bytes == MiB
+
+    monkeypatch.setenv("REVIEWS_CHUNKER_MAX_QUOTED_RECORD_BYTES", "65536")
+    assert ChunkerSettings().max_quoted_record_bytes == 65_536
+
+    with pytest.raises(ValidationError, match="at most max_record_bytes"):
+        ChunkerSettings(max_record_bytes=2 * MiB, max_quoted_record_bytes=4 * MiB)
+
+
 # -- rejections -----------------------------------------------------------------------------------
 
 
@@ -421,6 +503,51 @@ def test_a_file_with_no_data_rows_is_rejected_and_no_part_is_written(stack: Stac
 
     rejected = assert_rejected(stack, oversized, "columns")
     assert rejected["reason"] == "the file has no data rows"
+
+
+def cp1252_reviews() -> bytes:
+    """MARC Spanish (accents, ñ, ¿) in cp1252, less the few lines cp1252 cannot hold (emoji)."""
+    lines = MARC_ES.read_text(encoding="utf-8").splitlines(keepends=True)
+    return "".join(line for line in lines if line.encode("cp1252", "replace").decode("cp1252") == line).encode("cp1252")
+
+
+def test_a_byte_the_encoding_lacks_rejects_the_file_naming_its_offset(stack: Stack) -> None:
+    # Given Spanish reviews in cp1252 with, 150 KB in, a byte cp1252 leaves undefined
+    data = cp1252_reviews()
+    broken = data[:150_000] + b"\x81" + data[150_000:]
+    detected = DetectedFormat(format="csv", delimiter=",", has_header=False, encoding="cp1252", layout="marc_csv")
+    oversized = stack.oversized("raw/train/marc_es.csv", broken, detected)
+
+    assert stack.split(oversized) is None
+
+    # Then it is rejected as unreadable, the report naming the byte and the encoding; begun parts are aborted
+    rejected = assert_rejected(stack, oversized, "readability")
+    assert "byte 150000 (0x81) is not valid cp1252" in rejected["reason"]
+    report = json.loads(stack.read(rejected["report_key"]))
+    assert report["details"] == {"byte_offset": 150_000, "encoding": "cp1252"}
+
+
+def test_a_json_document_is_rejected_as_unsplittable(stack: Stack) -> None:
+    # Given real reviews as one JSON array
+    body = json.dumps([json.loads(line) for line in BOOKS.read_text(encoding="utf-8").splitlines()]).encode()
+    oversized = stack.oversized("raw/train/books.json", body, DetectedFormat(format="json", layout="mcauley_2014"))
+
+    assert stack.split(oversized) is None
+
+    rejected = assert_rejected(stack, oversized, "format")
+    assert rejected["reason"].startswith("a JSON document (one array of records) cannot be split")
+
+
+def test_gzip_parquet_is_rejected_as_unsplittable(stack: Stack) -> None:
+    sink = io.BytesIO()
+    pq.write_table(reviews_table(), sink, row_group_size=100)
+    detected = DetectedFormat(format="parquet", compression="gzip", layout="mcauley_2014")
+    oversized = stack.oversized("raw/train/books.parquet.gz", gzip.compress(sink.getvalue()), detected)
+
+    assert stack.split(oversized) is None
+
+    rejected = assert_rejected(stack, oversized, "format")
+    assert rejected["reason"].startswith("gzip-compressed Parquet cannot be split")
 
 
 # -- ordering, failures, retries ------------------------------------------------------------------

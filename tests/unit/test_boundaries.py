@@ -6,13 +6,14 @@ in order, are exactly the rows of the whole file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -36,13 +37,14 @@ from services.chunker.sources import (
     gunzip,
     ranged_blocks,
 )
-from services.chunker.text import UTF8_BOM
+from services.chunker.text import UTF8_BOM, UndecodableError
 from tests.data_paths import SHARED_DATA
 
 DATA = SHARED_DATA
 BOOKS = DATA / "mcauley-category-samples-keithgalli/category__Books_small.json"
 GIFT_CARD = DATA / "aws-pds-us-gift-card-sample/amazon_reviews_us_Gift_Card_v1_00.tsv"
 MARC_EN = DATA / "marc-train-en-uniprompt-kshot-union/marc_en_train_kshot_union.csv"
+MARC_ES = DATA / "marc-train-es-uniprompt-kshot-union/marc_es_train_kshot_union.csv"
 DATAFINITI = DATA / "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv"
 BEAUTY = DATA / "mcauley2018-all-beauty-5core/All_Beauty_5.json"
 
@@ -65,9 +67,9 @@ def multiline_review_rows() -> list[list[str]]:
     return rows
 
 
-def as_csv(header: list[str] | None, rows: list[list[str]], line_end: str = "\n") -> bytes:
+def as_csv(header: list[str] | None, rows: list[list[str]], line_end: str = "\n", **dialect: Any) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator=line_end)
+    writer = csv.writer(out, lineterminator=line_end, **dialect)
     if header:
         writer.writerow(header)
     writer.writerows(rows)
@@ -266,6 +268,213 @@ def test_blank_lines_never_make_a_part_of_their_own(multiline_csv: bytes) -> Non
     # Then the blank lines are not a part: there is one part, with every row
     assert len(parts) == 1
     assert parts[0].rows == len(multiline_review_rows())
+
+
+# -- encodings, line ends, preamble ---------------------------------------------------------------
+
+
+def blocks_cut_at(data: bytes, offsets: Iterable[int], then: int = 4096) -> Iterator[bytes]:
+    """`data` cut at each of `offsets` (ascending), and in blocks of `then` after the last."""
+    start = 0
+    for offset in offsets:
+        yield data[start:offset]
+        start = offset
+    yield from blocks_of(data[start:], then)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+        ("utf-16-be", codecs.BOM_UTF16_BE),
+        ("utf-32-le", codecs.BOM_UTF32_LE),
+        ("utf-32-be", codecs.BOM_UTF32_BE),
+        ("utf-16-le", b""),
+    ],
+)
+def test_utf16_and_utf32_text_is_split_into_utf8_parts_without_a_bom(
+    multiline_csv: bytes, encoding: str, bom: bytes
+) -> None:
+    # Given real multi-line reviews in UTF-16 or UTF-32, read in blocks of an odd size, so that blocks
+    # cut characters (and the BOM) in two
+    data = bom + multiline_csv.decode("utf-8").encode(encoding)
+    header_line = multiline_csv[: multiline_csv.index(b"\n") + 1]
+
+    parts = split(data, replace(CSV_QUOTED, encoding=encoding), part_size=50_000, block_bytes=4097)
+
+    # Then the parts are the UTF-8 text, each starting with the header itself (no BOM), and cut as the UTF-8 file is
+    assert all(part.data.startswith(header_line) for part in parts)
+    assert header_line + b"".join(part.data[len(header_line) :] for part in parts) == multiline_csv
+    assert parts == split(multiline_csv, CSV_QUOTED, part_size=50_000, block_bytes=4096)
+
+
+def cp1252_reviews() -> bytes:
+    """MARC Spanish (accents, ñ, ¿) as UTF-8, less the few lines cp1252 cannot hold (emoji)."""
+    lines = MARC_ES.read_bytes().splitlines(keepends=True)
+    return b"".join(line for line in lines if _encodable(line.decode("utf-8"), "cp1252"))
+
+
+def _encodable(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_cp1252_text_is_transcoded_to_utf8() -> None:
+    # Given Spanish reviews in cp1252, the fallback encoding for text that is not UTF-8
+    utf8 = cp1252_reviews()
+    data = utf8.decode("utf-8").encode("cp1252")
+    assert len(data) < len(utf8) - 10_000, "plenty of characters take two bytes in UTF-8"
+
+    parts = split(data, replace(HEADERLESS_CSV, encoding="cp1252"), part_size=100_000, block_bytes=65_536)
+
+    assert b"".join(part.data for part in parts) == utf8
+    assert_csv_parts_rebuild(utf8, parts, [])
+
+
+def test_a_byte_the_encoding_does_not_have_is_refused_with_its_offset() -> None:
+    # Given cp1252 reviews with a byte cp1252 leaves undefined, in the second block
+    data = cp1252_reviews().decode("utf-8").encode("cp1252")
+    broken = data[:100_000] + b"\x81" + data[100_000:]
+
+    with pytest.raises(UndecodableError) as raised:
+        split(broken, replace(HEADERLESS_CSV, encoding="cp1252"), part_size=50_000, block_bytes=65_536)
+
+    assert raised.value.offset == 100_000
+    assert str(raised.value).startswith("byte 100000 (0x81) is not valid cp1252")
+
+
+def test_a_lone_utf16_surrogate_cut_by_a_block_is_refused_with_its_offset(multiline_csv: bytes) -> None:
+    # Given UTF-16 reviews with a lone low surrogate whose two bytes sit in two blocks
+    data = codecs.BOM_UTF16_LE + multiline_csv.decode("utf-8").encode("utf-16-le")
+    block_bytes = 4097
+    position = 31 * block_bytes - 1
+    broken = data[:position] + "\udc00".encode("utf-16-le", "surrogatepass") + data[position:]
+
+    with pytest.raises(UndecodableError) as raised:
+        split(broken, replace(CSV_QUOTED, encoding="utf-16-le"), part_size=50_000, block_bytes=block_bytes)
+
+    assert raised.value.offset == position
+
+
+def test_utf16_text_cut_short_is_refused_at_its_last_byte(multiline_csv: bytes) -> None:
+    data = multiline_csv.decode("utf-8").encode("utf-16-be")[:-1]
+
+    with pytest.raises(UndecodableError, match="truncated") as raised:
+        split(data, replace(CSV_QUOTED, encoding="utf-16-be"), part_size=50_000, block_bytes=65_536)
+
+    assert raised.value.offset == len(data) - 1
+
+
+def test_old_mac_line_ends_become_lf() -> None:
+    # Given MARC English with CR alone ending its lines (no LF anywhere)
+    data = MARC_EN.read_bytes().replace(b"\r\n", b"\r")
+    assert b"\n" not in data
+
+    parts = split(data, replace(HEADERLESS_CSV, cr_line_ends=True), part_size=100_000, block_bytes=65_536)
+
+    assert all(b"\r" not in part.data for part in parts)
+    assert_csv_parts_rebuild(MARC_EN.read_bytes(), parts, [])
+    assert sum(part.rows for part in parts) == 12_465
+
+
+def test_quoted_line_breaks_of_an_old_mac_file_stay_inside_their_fields(multiline_csv: bytes) -> None:
+    data = multiline_csv.replace(b"\n", b"\r")
+
+    parts = split(data, replace(CSV_QUOTED, cr_line_ends=True), part_size=50_000, block_bytes=4096)
+
+    assert parts == split(multiline_csv, CSV_QUOTED, part_size=50_000, block_bytes=4096)
+
+
+BANNER = 'Amazon reviews export: "Books" sample, 5" paperbacks\nGenerated 2024-05-01 for the "Q2\r\n\nreviews:\n'
+"""Four lines above a table, one blank, with quotes that pair with nothing."""
+
+
+@pytest.mark.parametrize(
+    ("encode", "rules"),
+    [
+        (lambda text: UTF8_BOM + text.encode("utf-8"), CSV_QUOTED),
+        (
+            lambda text: text.replace("\r\n", "\r").replace("\n", "\r").encode("utf-8"),
+            replace(CSV_QUOTED, cr_line_ends=True),
+        ),
+        (lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"), replace(CSV_QUOTED, encoding="utf-16-be")),
+    ],
+    ids=["utf-8 with BOM", "CR line ends", "UTF-16"],
+)
+def test_preamble_lines_reach_no_part(multiline_csv: bytes, encode: Any, rules: RecordRules) -> None:
+    # Given real reviews under a four-line banner, the first blocks cutting its lines in pieces
+    data = encode(BANNER + multiline_csv.decode("utf-8"))
+
+    parts = split_blocks(blocks_cut_at(data, range(5, 200, 7)), replace(rules, preamble_lines=4), part_size=50_000)
+
+    # Then the parts are those of the reviews alone: the banner is in none, its quotes count for nothing
+    assert parts == split(multiline_csv, CSV_QUOTED, part_size=50_000, block_bytes=4096)
+
+
+# -- header rows ----------------------------------------------------------------------------------
+
+
+def test_a_two_row_header_heads_every_part_and_is_not_counted() -> None:
+    # Given real reviews under two header rows, the second a description with a quoted line break
+    description = ["Reviewer", "Summary\n\nthen the review", "Stars, 1 to 5"]
+    rows = multiline_review_rows()
+    data = as_csv(HEADER, [description, *rows])
+    header = as_csv(HEADER, [description])
+
+    parts = split(data, replace(CSV_QUOTED, header_rows=2), part_size=50_000, block_bytes=4096)
+
+    # Then every part starts with both rows, and the rows counted are the reviews
+    assert len(parts) > 3
+    assert all(part.data.startswith(header) for part in parts)
+    assert_csv_parts_rebuild(data, parts, [HEADER, description])
+    assert sum(part.rows for part in parts) == len(rows)
+    # And blank lines above the header are not part of it
+    assert split(b"\n\r\n" + data, replace(CSV_QUOTED, header_rows=2), part_size=50_000, block_bytes=4096) == parts
+
+
+# -- quote and escape characters ------------------------------------------------------------------
+
+
+def test_a_csv_quoted_with_apostrophes_is_cut_on_its_own_quote_character() -> None:
+    # Given real multi-line reviews written with ' as the quote character: their " are data
+    data = as_csv(HEADER, multiline_review_rows(), quotechar="'")
+    assert any(line.count(b'"') % 2 for line in data.splitlines())
+
+    parts = split(data, replace(CSV_QUOTED, quote=b"'"), part_size=50_000, block_bytes=4096)
+
+    assert_csv_parts_rebuild(data, parts, [HEADER], quotechar="'")
+
+
+def escaped_csv() -> bytes:
+    """Real multi-line reviews with backslash escapes instead of doubled quotes; every third review ends with
+    the emoticon :-\\ , so an escaped backslash comes right before the closing quote."""
+    rows = [
+        [reviewer, f"{review} :-\\" if index % 3 == 0 else review, rating]
+        for index, (reviewer, review, rating) in enumerate(multiline_review_rows())
+    ]
+    return as_csv(HEADER, rows, escapechar="\\", doublequote=False)
+
+
+def test_escaped_quotes_and_backslashes_do_not_count_for_quote_parity() -> None:
+    # Given escaped quotes (\") and escaped backslashes before a closing quote (\\"), with blocks ending
+    # between a backslash and what it escapes, and between the two backslashes of \\
+    data = escaped_csv()
+    escaped_backslashes = [position for position in range(len(data)) if data.startswith(b'\\\\"', position)]
+    escaped_quotes = [position for position in range(len(data)) if data.startswith(b'\\"', position)]
+    assert len(escaped_backslashes) > 100
+    assert len(escaped_quotes) > 100
+    cuts = sorted({*(p + 1 for p in escaped_backslashes), *(p + 2 for p in escaped_backslashes[::2])})
+    cuts = sorted({*cuts, *(p + 1 for p in escaped_quotes)})
+    rules = replace(CSV_QUOTED, escape=b"\\")
+
+    parts = split_blocks(blocks_cut_at(data, cuts), rules, part_size=50_000)
+
+    # Then every part parses alone, and together they are the file's rows
+    assert_csv_parts_rebuild(data, parts, [HEADER], escapechar="\\", doublequote=False)
+    assert parts == split(data, rules, part_size=50_000, block_bytes=1 << 20)
 
 
 # -- stray quotes ---------------------------------------------------------------------------------
