@@ -81,9 +81,9 @@ def reference_files(data_dir: Path) -> dict[str, tuple[object, ...]]:
         ),
         "uci-sentiment-amazon-cells/amazon_cells_labelled.txt": (ACCEPT, "uci-sentiment-labelled", 1000, 1000, {}),
         # The documents beside the data are not review files.
-        # README.md holds a Markdown table (pipe-delimited, no role names); SOURCE_FILES.txt is a
+        # README.md holds a Markdown table (pipe-delimited, headerless prose, no ratings); SOURCE_FILES.txt is a
         # space-separated listing with three columns, like the headerless MARC CSV, whose text column is empty.
-        "README.md": (REJECT, "columns", "no header row"),
+        "README.md": (REJECT, "columns", "a training file needs a rating"),
         "marc-train-en-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "columns", "none of the file's 70 rows"),
         "marc-train-es-uniprompt-kshot-union/SOURCE_FILES.txt": (REJECT, "columns", "none of the file's 70 rows"),
         "uci-sentiment-amazon-cells/ORIGINAL_readme.txt": (REJECT, "format", "delimiter cannot be determined"),

@@ -39,6 +39,8 @@ CONSISTENCY_MARGIN = 0.01
 MIN_CONSISTENT_SHARE = 0.6
 # The header (and any preamble above it) is looked for in the first records only.
 HEADER_SEARCH_RECORDS = 20
+# Data records kept from the sample, for telling what the columns of a headerless file hold.
+SAMPLE_ROWS_KEPT = 200
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*")
 # Column names are short identifiers ("review_body", "reviews.text", "Score"), never sentences.
@@ -60,6 +62,8 @@ class TableShape:
     """Header names (cells of a two-row header joined by a space); empty when headerless."""
     data_line: int
     """0-based physical line on which the data records start."""
+    sample_rows: tuple[tuple[str, ...], ...] = ()
+    """The first well-formed data records: what a headerless file's columns hold."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def _candidates(sample: str) -> list[Dialect]:
         spaced = delimiter != " " and sample.count(delimiter + " ") >= occurrences / 2
         for quote in quotes:
             escapes: list[str | None] = [None]
-            if quote is not None and "\\" + quote in sample:
+            if quote is not None and ("\\" + quote in sample or "\\" + delimiter in sample):
                 escapes.append("\\")
             for escape in escapes:
                 candidates.append(Dialect(delimiter, quote, escape))
@@ -230,90 +234,95 @@ def _names_above_data(first: list[str], rest: Sequence[list[str]], known_columns
 
 def _continues_header(row: list[str], data: Sequence[list[str]]) -> bool:
     """A second header row (units, a group label): text where the rows below it have numbers."""
-    numeric = _numeric_columns(data, len(row))
+    numeric = _numeric_columns([other for other in data if len(other) == len(row)], len(row))
     return bool(numeric) and not any(_is_number(row[column]) for column in numeric)
 
 
-def _cells_of_first_line(sample: str, records: Sequence[Record], dialect: Dialect) -> list[str]:
-    if not records:
-        return []
-    if records[0].fields is not None:
-        return records[0].fields
-    line = physical_lines(sample[:DETECTION_SAMPLE_CHARS])[records[0].line]
-    return next(csv.reader([line], **dialect.csv_options()), [])
-
-
-def _is_banner(record: Record, lines: Sequence[str], reading: _Reading) -> bool:
-    """A line above headerless data that is not a record: a comment, or text without a delimiter."""
+def _cells(record: Record, lines: Sequence[str], dialect: Dialect) -> list[str]:
+    """A record's cells; for a broken one, the cells of its first line read on their own."""
+    if record.fields is not None:
+        return record.fields
     if record.line >= len(lines):
-        return False
-    text = lines[record.line].strip()
-    if text.startswith(("#", "//")):
-        return True
-    cells = record.fields
-    if cells is None:
-        cells = next(csv.reader([lines[record.line]], **reading.dialect.csv_options()), [])
-    return reading.width > 1 and len(cells) == 1
+        return []
+    return next(csv.reader([lines[record.line]], **dialect.csv_options()), [])
+
+
+def _is_banner(cells: list[str], line: str, width: int) -> bool:
+    """A line above headerless data that is not a record: a comment, or text without a delimiter."""
+    return line.strip().startswith(("#", "//")) or (width > 1 and len(cells) == 1)
+
+
+def _fit_header(cells: list[str], width: int, data: Sequence[list[str]]) -> list[str] | None:
+    """Header cells at the data's width: a trailing delimiter on the header, or on every data row, is not a column."""
+    if len(cells) == width:
+        return cells
+    if len(cells) == width + 1 and not cells[-1].strip():
+        return cells[:-1]
+    if len(cells) == width - 1 and data and sum(not row[-1].strip() for row in data) >= 0.9 * len(data):
+        return [*cells, ""]
+    return None
 
 
 def table_shape(sample: str, *, known_columns: frozenset[str] = frozenset()) -> TableShape:
     """The dialect and the header, preamble and data start of a delimited file, from its head sample."""
     reading = detect_dialect(sample)
     width = reading.width
-    sample_lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
+    lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
     records = reading.records[:HEADER_SEARCH_RECORDS]
-    rows = [(record, record.fields) for record in records if record.fields is not None]
+    data = [record.fields for record in reading.records if record.fields is not None]
+    cells = [_cells(record, lines, reading.dialect) for record in records]
+    fitted = [_fit_header(row, width, data) for row in cells]
+
     header_at: int | None = None
     header_rows = 0
     columns: tuple[str, ...] = ()
-    for index, (record, fields) in enumerate(rows):
-        if len(fields) != width:
+    for index, names in enumerate(fitted):
+        if names is None:
             continue
-        alone = _header_score(fields, known_columns)
-        following = rows[index + 1][1] if index + 1 < len(rows) and len(rows[index + 1][1]) == width else None
+        following = fitted[index + 1] if index + 1 < len(fitted) else None
+        alone = _header_score(names, known_columns)
         below = _header_score(following, known_columns) if following is not None else 0
-        joined = _header_score(_joined(fields, following), known_columns) if following is not None else 0
-        best = max(alone, below, joined)
-        if best == 0 or below > max(alone, joined):
+        joined = _header_score(_joined(names, following), known_columns) if following is not None else 0
+        if max(alone, below, joined) == 0 or below > max(alone, joined):
             continue  # not a header, or the next row is the better one
-        header_at = records.index(record)
-        if joined > alone and following is not None:
-            header_rows, columns = 2, tuple(_joined(fields, following))
+        header_at = index
+        if following is not None and joined > alone:
+            header_rows, columns = 2, tuple(_joined(names, following))
         else:
-            header_rows, columns = 1, tuple(value.strip() for value in fields)
-            data = [row for _, row in rows[index + 2 :] if len(row) == width]
-            if following is not None and _continues_header(following, data):
+            header_rows, columns = 1, tuple(value.strip() for value in names)
+            below_header = [row for row in (record.fields for record in records[index + 2 :]) if row]
+            if following is not None and _continues_header(following, below_header):
                 header_rows = 2
         break
-    first_cells = _cells_of_first_line(sample, records, reading.dialect)
-    if header_at is None and len(first_cells) != width and _header_score(first_cells, known_columns):
+    if header_at is None and cells and len(cells[0]) != width and _header_score(cells[0], known_columns):
         raise CheckFailedError(
             "format",
-            f"the first line has {len(first_cells)} fields but the lines after it have {width} "
+            f"the first line has {len(cells[0])} fields but the lines after it have {width} "
             f"({reading.dialect.describe()}): the header and the data disagree",
-            first_line_fields=len(first_cells),
+            first_line_fields=len(cells[0]),
             fields=width,
         )
     if header_at is None:
-        # No role names: a header only when the first row reads as names above data of another kind.
-        first_full = next((index for index, record in enumerate(records) if record.fields is not None), None)
-        leading = 0
-        while leading < min(len(records), 10) and _is_banner(records[leading], sample_lines, reading):
-            leading += 1  # banner or comment lines above headerless data
-        first_full = leading if leading < len(records) else first_full
-        if first_full is not None and records[first_full].fields is not None:
-            first = records[first_full].fields or []
-            rest = [record.fields for record in records[first_full + 1 :] if record.fields and len(record.fields) == width]
-            if len(first) == width and _names_above_data(first, rest, known_columns):
-                header_at, header_rows, columns = first_full, 1, tuple(value.strip() for value in first)
-        if header_at is None:
-            header_at = first_full or 0
+        # No role names: banner lines, then a header only when the first row reads as names above data.
+        header_at = 0
+        while header_at < min(len(records), 10) and _is_banner(cells[header_at], lines[records[header_at].line], width):
+            header_at += 1
+        if header_at >= len(records):
+            header_at = 0
+        first = fitted[header_at] if records else None
+        rest = [row for row in data[1:] if len(row) == width]
+        if first is not None and _names_above_data(first, rest, known_columns):
+            header_rows, columns = 1, tuple(value.strip() for value in first)
     preamble_lines = records[header_at].line if records else 0
+    data_line = preamble_lines
     if header_rows:
-        last_header = records[header_at + header_rows - 1] if header_at + header_rows - 1 < len(records) else None
-        data_line = last_header.line + last_header.lines if last_header is not None else preamble_lines
-    else:
-        data_line = preamble_lines
+        last = records[min(header_at + header_rows, len(records)) - 1]
+        data_line = last.line + last.lines
+    sample_rows = tuple(
+        tuple(record.fields)
+        for record in reading.records
+        if record.fields is not None and len(record.fields) == width and record.line >= data_line
+    )[:SAMPLE_ROWS_KEPT]
     return TableShape(
         dialect=reading.dialect,
         line_terminator=line_terminator_of(sample),
@@ -322,4 +331,5 @@ def table_shape(sample: str, *, known_columns: frozenset[str] = frozenset()) -> 
         header_rows=header_rows,
         columns=columns,
         data_line=data_line,
+        sample_rows=sample_rows,
     )

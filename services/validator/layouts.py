@@ -32,7 +32,7 @@ from shared.events import Dataset
 
 from .checks import CheckFailedError
 from .formats import ContainerFormat, ContentFormat
-from .roles import COLUMN_ROLES_SETTING, assign_roles
+from .roles import COLUMN_ROLES_SETTING, assign_roles, infer_roles
 
 MappedField = Literal["review_id", "title", "text", "rating", "language"]
 BY_ROLE = "by-role"
@@ -346,13 +346,42 @@ def _layout_named_for(roles: dict[MappedField, str], columns: Sequence[str]) -> 
     )
 
 
+INFERRED = "inferred-from-content"
+
+
+def headerless_column_names(width: int) -> tuple[str, ...]:
+    return tuple(f"column_{index}" for index in range(1, width + 1))
+
+
+def _inferred(content: ContentFormat) -> Layout | None:
+    """A layout for a headerless file whose columns' contents say which holds the text (and the rating)."""
+    shape = content.shape
+    if shape is None or not shape.sample_rows:
+        return None
+    positions = infer_roles(shape.sample_rows, shape.width)
+    if "text" not in positions:
+        return None
+    names = headerless_column_names(shape.width)
+    return Layout(
+        name=INFERRED,
+        description="A headerless file whose columns were recognised by what they hold",
+        match=LayoutMatch(headerless_column_count=shape.width),
+        column_names=names,
+        mapping={role: names[position] for role, position in positions.items()},
+    )
+
+
 def _by_role(content: ContentFormat, column_roles: dict[MappedField, str]) -> Layout:
     if not content.has_header:
+        inferred = _inferred(content)
+        if inferred is not None:
+            return inferred
         raise CheckFailedError(
             "columns",
             f"the file has no header row (its first row looks like data) and {content.column_count} columns, "
-            "which matches no configured headerless layout: add a header row naming the columns (e.g. "
-            "text,rating), or describe the layout in REVIEWS_VALIDATOR_LAYOUTS",
+            "which matches no configured headerless layout, and no column holds prose to take for the review "
+            "text: add a header row naming the columns (e.g. text,rating), or describe the layout in "
+            "REVIEWS_VALIDATOR_LAYOUTS",
             column_count=content.column_count,
         )
     roles: dict[MappedField, str] = dict(assign_roles(content.columns, column_roles))

@@ -17,11 +17,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import pyarrow as pa
+
 from .checks import CheckFailedError
+from .ratings import parse_ratings
 
 Role = Literal["review_id", "title", "text", "rating", "language"]
 ROLES: tuple[Role, ...] = ("review_id", "title", "text", "rating", "language")
 COLUMN_ROLES_SETTING = "REVIEWS_VALIDATOR_COLUMN_ROLES"
+# A column of ratings: nearly every value reads as 1–5, taking at least three of the five values (a
+# two-valued label such as polarity 1/2 or 0/1 is not a star rating and is not taken for one).
+_RATING_SHARE = 0.95
+_RATING_DISTINCT = 3
+# Review text is prose: several words on average, and most values with a space in them.
+_TEXT_MIN_WORDS = 4.0
+_TITLE_MIN_WORDS = 1.5
 
 _SPECIFIC: dict[Role, tuple[str, ...]] = {
     "review_id": ("review_id", "reviews.id", "reviewId", "review_uuid", "review_key"),
@@ -163,3 +173,38 @@ def assign_roles(columns: Sequence[str], chosen: Mapping[str, str]) -> dict[Role
             )
         assigned[role] = candidates[0]
     return {role: assigned[role] for role in ROLES if role in assigned}
+
+
+def _mean_words(values: Sequence[str]) -> float:
+    return sum(len(value.split()) for value in values) / len(values) if values else 0.0
+
+
+def _holds_ratings(values: Sequence[str]) -> bool:
+    present = [value for value in values if value.strip()]
+    if len(present) < 0.9 * len(values) or not present:
+        return False
+    stars = parse_ratings(pa.array(present, pa.string())).stars.to_pylist()
+    rated = [star for star in stars if star is not None]
+    return len(rated) >= _RATING_SHARE * len(present) and len(set(rated)) >= _RATING_DISTINCT
+
+
+def infer_roles(rows: Sequence[Sequence[str]], width: int) -> dict[Role, int]:
+    """Role → column position for a headerless file, from what its columns hold.
+
+    The rating: the one column of star ratings; the text: the column of the longest prose; the
+    title: one other column of shorter prose. Nothing is guessed when it is unclear: two columns of
+    ratings make no rating, and a file without prose has no text.
+    """
+    columns = [[row[index] for row in rows] for index in range(width)]
+    roles: dict[Role, int] = {}
+    ratings = [index for index, values in enumerate(columns) if _holds_ratings(values)]
+    if len(ratings) == 1:
+        roles["rating"] = ratings[0]
+    words = {index: _mean_words(values) for index, values in enumerate(columns) if index not in ratings}
+    prose = sorted((index for index, mean in words.items() if mean >= _TEXT_MIN_WORDS), key=lambda i: -words[i])
+    if prose:
+        roles["text"] = prose[0]
+        titles = [index for index, mean in words.items() if index != prose[0] and mean >= _TITLE_MIN_WORDS]
+        if len(titles) == 1 and words[titles[0]] < words[prose[0]]:
+            roles["title"] = titles[0]
+    return {role: roles[role] for role in ROLES if role in roles}

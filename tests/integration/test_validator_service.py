@@ -248,6 +248,12 @@ def test_a_file_above_the_size_limit_goes_to_the_chunker_and_stays_in_raw(
         "encoding": "utf-8",
         "delimiter": "\t",
         "quoting": False,
+        "quote_char": '"',
+        "escape_char": None,
+        "skip_initial_space": False,
+        "line_terminator": "lf",
+        "preamble_lines": 0,
+        "header_rows": 1,
         "has_header": True,
         "layout": "aws-customer-reviews",
     }
@@ -289,6 +295,26 @@ def test_an_empty_file_is_moved_to_errors_with_a_report_beside_it(pipeline: Pipe
         rejected["report_key"],
     )
     assert pipeline.details("FileValidated") == []
+
+
+def test_a_file_whose_every_row_is_dropped_says_how_many_rows_were_read(pipeline: Pipeline, gift_card: bytes) -> None:
+    # Given the real Gift Card file with every rating blanked, uploaded for training
+    header, *rows = gift_card.rstrip(b"\n").split(b"\n")
+    star = header.split(b"\t").index(b"star_rating")
+    blanked = [b"\t".join(field if index != star else b"" for index, field in enumerate(row.split(b"\t"))) for row in rows]
+    key = "raw/train/gift_card_without_ratings.tsv"
+    receive(pipeline.upload(key, b"\n".join([header, *blanked]) + b"\n"))
+    (received,) = [event for event in pipeline.published() if event["detail-type"] == "FileReceived"]
+
+    assert validate(received) == {"batchItemFailures": []}
+
+    # Then it is rejected, and the ledger (and so the run summary) counts the 1,452 rows it read, all dropped
+    (rejected,) = pipeline.details("FileRejected")
+    stored = pipeline.record(rejected["file_id"])
+    assert (stored.status, stored.rows_in, stored.rows_out) == ("rejected", 1452, 0)
+    assert stored.rows_dropped == {"missing_rating": 1452}
+    report = json.loads(pipeline.aws.s3.get_object(Bucket=pipeline.bucket, Key=rejected["report_key"])["Body"].read())
+    assert report["details"]["rows_in"] == 1452
 
 
 def test_a_corrected_reupload_of_a_rejected_file_is_processed_afresh(pipeline: Pipeline, gift_card: bytes) -> None:

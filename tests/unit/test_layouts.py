@@ -155,13 +155,36 @@ def test_columns_without_a_text_role_are_refused_with_the_columns_named() -> Non
     assert "holds the review text" in problem.reason and "REVIEWS_VALIDATOR_COLUMN_ROLES" in problem.reason
 
 
-def test_a_headerless_file_with_an_unconfigured_column_count_is_refused() -> None:
-    lines = [line.split(b",", 1) for line in MARC_EN.read_bytes().splitlines()[:200]]
+def test_a_headerless_file_in_no_configured_layout_has_its_columns_recognised_by_what_they_hold() -> None:
+    # Given the real MARC rows with two more columns (a language code and a constant), no header
+    lines = [line.split(b",", 1) for line in MARC_EN.read_bytes().splitlines()[::60]]  # all five star values
     five_columns = b"\n".join(b"en," + index + b",x," + rest for index, rest in lines)
 
-    problem = refusal(five_columns)
+    resolved = resolve(five_columns)
 
-    assert "no header row" in problem.reason and problem.details["column_count"] == 5
+    # Then the review bodies (the prose) are the text and the 1-5 stars the rating
+    assert resolved.name == "inferred-from-content"
+    assert resolved.source_columns == {"text": "column_4", "rating": "column_5"}
+
+
+def test_a_headerless_file_whose_columns_hold_no_prose_is_refused() -> None:
+    numbers = b"\n".join(b"%d,%d,%d,x" % (index, index * 7 % 5 + 1, index % 3) for index in range(200))
+
+    problem = refusal(numbers)
+
+    assert "no header row" in problem.reason and problem.details["column_count"] == 4
+
+
+def test_a_two_valued_label_is_not_taken_for_a_star_rating() -> None:
+    # Polarity labels 1/2 (negative/positive) would become 1 and 2 stars: no rating is guessed.
+    polarity = b"".join(
+        b'"%d","%s"\n' % (index % 2 + 1, b"this is a long enough review sentence number %d" % index)
+        for index in range(200)
+    )
+
+    resolved = resolve(polarity, "inference", settings=LayoutSettings(layouts_file=""))  # type: ignore[arg-type]
+
+    assert resolved.source_columns == {"text": "column_2"}
 
 
 def test_a_layout_configured_in_the_environment_is_tried_first(monkeypatch: pytest.MonkeyPatch) -> None:
