@@ -1,6 +1,7 @@
 """Ingestion benchmark: how fast the chunker splits a large CSV of real reviews, and in how much memory.
 
 Run from the repository root:  python bench/ingest.py  [--input-mib 1024] [--small-mib 200] [--no-peers]
+                                                     [--only-robustness]
 
 Prints JSON lines, one per figure. Sizes are in MiB (2**20 bytes); "MB/s" is MiB per second.
 
@@ -24,6 +25,17 @@ Figures:
 
 - validator_mb_per_s: the validator's four checks, canonical table and parquet on one part-sized CSV
   (the chunker's part size), in memory, one core; ingest_mb_per_s: validator + chunker per core.
+
+- robustness on the variant corpus (reviews_pipeline/reliability/variants.py: 300 real rows of each
+  source re-written as other tools write them; the variants that must be refused are left out), for
+  the validator (examine_file, train, the variant's settings) and the peers, each reading the
+  variant's bytes from a file with their defaults: DuckDB's read_csv auto-detection (and with
+  ignore_errors), pandas read_csv(sep=None, engine="python") (and on_bad_lines="skip"), CleverCSV's
+  read_dataframe, and Python's csv.Sniffer on the first 64 KiB + csv.reader (text opened as UTF-8).
+  variants_rows_recovered: share of the rows the contract keeps whose text (CRLF/CR as LF, stripped)
+  is in some cell of what the system returned; variants_files_loaded: files that gave a table with
+  at least 90 % of them; variants_files_failed: files the system refused or raised on. Alone, and
+  quickly (no large input is built): --only-robustness.
 """
 
 from __future__ import annotations
@@ -39,13 +51,16 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow
 
+from reviews_pipeline.reliability.variants import Expected, Variant, build_corpus, normalise_text
 from services.chunker.boundaries import count_records
 from services.chunker.parts import PartUploads
 from services.chunker.splitting import ChunkerSettings, record_rules, write_record_parts
@@ -506,6 +521,202 @@ def validator_throughput(inputs: BenchInputs) -> list[Figure]:
     ]
 
 
+# -- robustness on the variant corpus -------------------------------------------------------------
+
+# A file counts as loaded when the table a system returned holds at least this share of its texts.
+LOADED_SHARE = 0.9
+SNIFF_SAMPLE_CHARS = 64 * 1024
+
+
+def cells(rows: Iterable[Sequence[Any]]) -> set[str]:
+    """Every value of a returned table, as normalised text."""
+    return {normalise_text(str(value)) for row in rows for value in row if value is not None}
+
+
+def validator_cells(variant: Variant) -> tuple[set[str] | None, bool]:
+    """The canonical table's values (None when the file is refused), and whether it is exactly the contract's."""
+    verdict = examine_file(
+        InMemoryBytes(variant.content), dataset="train", limits=ValidatorSettings(**variant.settings)
+    )
+    if not isinstance(verdict, Accepted):
+        return None, False
+    expected, rows = variant.expected, verdict.rows
+    assert isinstance(expected, Expected)
+    table = rows.table
+    texts = [normalise_text(text) for text in table.column("text").to_pylist()]
+    as_expected = (rows.rows_in, rows.rows_out, rows.rows_dropped, texts) == (
+        expected.rows_in,
+        expected.rows_out,
+        expected.rows_dropped,
+        list(expected.texts),
+    )
+    return cells(zip(*(table.column(name).to_pylist() for name in table.column_names), strict=True)), as_expected
+
+
+def duckdb_cells(path: Path, *, ignore_errors: bool) -> set[str]:
+    import duckdb
+
+    options = ", ignore_errors = true" if ignore_errors else ""
+    with duckdb.connect() as connection:
+        return cells(connection.sql(f"SELECT * FROM read_csv('{path}'{options})").fetchall())
+
+
+def pandas_cells(path: Path, *, skip_bad_lines: bool) -> set[str]:
+    import pandas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the python engine warns about what it skips
+        frame = pandas.read_csv(path, sep=None, engine="python", on_bad_lines="skip" if skip_bad_lines else "error")
+    return cells(frame.itertuples(index=False))
+
+
+def clevercsv_cells(path: Path) -> set[str]:
+    import clevercsv
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = clevercsv.read_dataframe(str(path))
+    return cells(frame.itertuples(index=False))
+
+
+def sniffer_cells(path: Path) -> set[str]:
+    with path.open(newline="", encoding="utf-8") as text:
+        dialect = csv.Sniffer().sniff(text.read(SNIFF_SAMPLE_CHARS))
+        text.seek(0)
+        return cells(csv.reader(text, dialect))
+
+
+ROBUSTNESS_PEERS: dict[str, Callable[[Path], set[str]]] = {
+    "duckdb": lambda path: duckdb_cells(path, ignore_errors=False),
+    "duckdb-ignore-errors": lambda path: duckdb_cells(path, ignore_errors=True),
+    "pandas": lambda path: pandas_cells(path, skip_bad_lines=False),
+    "pandas-skip-bad-lines": lambda path: pandas_cells(path, skip_bad_lines=True),
+    "clevercsv": clevercsv_cells,
+    "python-csv-sniffer": sniffer_cells,
+}
+
+
+@dataclass
+class Robustness:
+    """One system's account over the corpus."""
+
+    files: int = 0
+    loaded: int = 0
+    delimited_files: int = 0
+    delimited_loaded: int = 0
+    failed: int = 0
+    truth_rows: int = 0
+    recovered_rows: int = 0
+    as_expected: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    not_loaded: Counter[str] = field(default_factory=Counter)
+
+    def count(self, variant: Variant, returned: set[str] | None, error: str | None = None) -> None:
+        assert isinstance(variant.expected, Expected)
+        truth = variant.expected.texts
+        recovered = 0 if returned is None else sum(text in returned for text in truth)
+        loaded = returned is not None and recovered >= LOADED_SHARE * len(truth)
+        self.files += 1
+        self.loaded += loaded
+        self.delimited_files += variant.delimited
+        self.delimited_loaded += variant.delimited and loaded
+        self.failed += returned is None
+        self.truth_rows += len(truth)
+        self.recovered_rows += recovered
+        if error is not None:
+            self.errors[error] += 1
+        if not loaded:
+            self.not_loaded[variant.kind] += 1
+
+    def figures(self, system: str, input_mb: float, how: str) -> list[Figure]:
+        def robustness(metric: str, value: float, unit: str, *, measured: str = how, **extra: Any) -> Figure:
+            return {
+                "bench": "ingest",
+                "system": system,
+                "metric": metric,
+                "value": value,
+                "unit": unit,
+                "files": self.files,
+                "input_mb": input_mb,
+                **extra,
+                "how": measured,
+            }
+
+        figures = [
+            robustness(
+                "variants_files_loaded",
+                self.loaded,
+                "files",
+                delimited_files_loaded=self.delimited_loaded,
+                delimited_files=self.delimited_files,
+                not_loaded_by_kind=dict(sorted(self.not_loaded.items())),
+            ),
+            robustness(
+                "variants_rows_recovered",
+                round(100 * self.recovered_rows / max(self.truth_rows, 1), 1),
+                "%",
+                rows=self.truth_rows,
+            ),
+            robustness("variants_files_failed", self.failed, "files", errors=dict(self.errors.most_common())),
+        ]
+        if system == SYSTEM:
+            figures.append(
+                robustness(
+                    "variants_files_as_expected",
+                    self.as_expected,
+                    "files",
+                    measured="rows_in, rows_out, rows_dropped and kept texts exactly as the contract computes them "
+                    "from the truth (tests/unit/test_variant_corpus.py)",
+                )
+            )
+        return figures
+
+
+def read_by_peer(read: Callable[[Path], set[str]], path: Path) -> tuple[set[str] | None, str | None]:
+    """What a peer returned, or None and the name of what it raised."""
+    try:
+        return read(path), None
+    except Exception as problem:  # noqa: BLE001 — a peer may fail in any way; that is what is counted
+        return None, type(problem).__name__
+
+
+def robustness_figures(workdir: Path, with_peers: bool) -> list[Figure]:
+    """Each system on every variant that must be accepted (refusing the others is the right outcome)."""
+    corpus = [variant for variant in build_corpus() if isinstance(variant.expected, Expected)]
+    peers = ROBUSTNESS_PEERS if with_peers else {}
+    ours = Robustness()
+    theirs = {name: Robustness() for name in peers}
+    folder = workdir / "variants"
+    for index, variant in enumerate(corpus):
+        try:
+            (returned, as_expected), error = validator_cells(variant), None
+        except Exception as problem:  # noqa: BLE001 — counted: the validator must refuse bad content, never raise
+            (returned, as_expected), error = (None, False), type(problem).__name__
+        ours.count(variant, returned, error)
+        ours.as_expected += as_expected
+        path = folder / str(index) / variant.file_name
+        path.parent.mkdir(parents=True)
+        path.write_bytes(variant.content)
+        for name, read in peers.items():
+            theirs[name].count(variant, *read_by_peer(read, path))
+    shutil.rmtree(folder, ignore_errors=True)
+    input_mb = round(sum(len(variant.content) for variant in corpus) / MiB, 1)
+    how = (
+        f"{len(corpus)} variants of the first 300 rows of {len({variant.source for variant in corpus})} real files; "
+        "recovered: a text the contract keeps, found (CRLF/CR as LF, stripped) in some returned cell; loaded: a "
+        f"table with at least {LOADED_SHARE:.0%} of them; {SYSTEM} reads the bytes with each variant's settings, "
+        "the peers read them from a file with their defaults"
+    )
+    figures = ours.figures(SYSTEM, input_mb, how)
+    for name, account in theirs.items():
+        figures += account.figures(name, input_mb, how)
+    return figures
+
+
+def variant_robustness(inputs: BenchInputs) -> list[Figure]:
+    return robustness_figures(inputs.workdir, inputs.peers)
+
+
 # The figures, in order.
 MEASUREMENTS: list[Callable[[BenchInputs], list[Figure]]] = [
     chunker_throughput,
@@ -513,6 +724,7 @@ MEASUREMENTS: list[Callable[[BenchInputs], list[Figure]]] = [
     chunker_memory,
     chunker_against_moto,
     peers,
+    variant_robustness,
 ]
 
 
@@ -520,7 +732,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input-mib", type=int, default=1024, help="size of the large input")
     parser.add_argument("--small-mib", type=int, default=200, help="size of the small input")
-    parser.add_argument("--no-peers", action="store_true", help="skip DuckDB and Python csv")
+    parser.add_argument("--no-peers", action="store_true", help="skip DuckDB, pandas, CleverCSV and Python csv")
+    parser.add_argument(
+        "--only-robustness", action="store_true", help="only the robustness figures on the variant corpus"
+    )
     parser.add_argument("--probe-memory", metavar="CSV", help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--peer", nargs=2, metavar=("CSV", "OUT"), help=argparse.SUPPRESS)
@@ -543,6 +758,10 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     try:
+        if options.only_robustness:
+            for result in robustness_figures(workdir, with_peers=not options.no_peers):
+                print(json.dumps(result), flush=True)
+            return
         rows = review_rows()
         large, small = workdir / "reviews-large.csv", workdir / "reviews-small.csv"
         inputs = BenchInputs(
