@@ -180,6 +180,11 @@ class FileValidated(FileDetail):
         default_factory=dict,
         description="Which source column became which canonical column (review_id, title, text, rating, language).",
     )
+    encoding: str = Field(
+        default="utf-8",
+        description="How the text was decoded: utf-8, utf-8-sig, utf-16-le, …, or the fallback encoding's name "
+        "when some bytes were not UTF-8 and REVIEWS_VALIDATOR_FALLBACK_ENCODING decoded them.",
+    )
     dropped_columns: list[str] = Field(default_factory=list, description="Source columns not kept.")
     part_index: NonNegativeInt | None = Field(default=None, description="Set when the file is a chunk.")
     part_count: int = Field(default=1, ge=1, description="Parts of the root file (1 when it was not chunked).")

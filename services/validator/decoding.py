@@ -183,7 +183,6 @@ def decode_head(head: bytes, encoding: TextEncoding, *, complete: bool) -> tuple
     else:
         try:
             text = codecs.getincrementaldecoder(UTF8)().decode(body, final=complete)
-            encoding = TextEncoding(name=encoding.name, codec=UTF8, bom_bytes=encoding.bom_bytes)
         except UnicodeDecodeError as error:
             if encoding.fallback is None:
                 raise _not_utf8(head, error, encoding.bom_bytes, None) from None
@@ -201,17 +200,18 @@ def _utf8_array(content: pa.Buffer) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, content])
 
 
-def content_as_utf8(content: pa.Buffer, encoding: TextEncoding) -> pa.Buffer:
-    """The whole content as UTF-8 without a BOM: checked without a copy when it is UTF-8 already, else transcoded.
+def content_as_utf8(content: pa.Buffer, encoding: TextEncoding) -> tuple[pa.Buffer, TextEncoding]:
+    """The whole content as UTF-8 without a BOM, and the encoding as it turned out to be.
 
-    Arrow validates UTF-8 in one vectorised pass; only when that fails is the content decoded in
-    Python, to find where (or to apply the fallback encoding).
+    UTF-8 is checked without a copy (Arrow validates it in one vectorised pass); only when that fails
+    is the content decoded in Python, to find where, or to decode what is not UTF-8 with the
+    fallback encoding — which the returned encoding then names. Other encodings are transcoded.
     """
     body = content.slice(encoding.bom_bytes)
     if encoding.codec == UTF8:
         try:
             _utf8_array(body).validate(full=True)
-            return body
+            return body, encoding
         except pa.ArrowInvalid:
             pass
         raw = body.to_pybytes()
@@ -220,11 +220,12 @@ def content_as_utf8(content: pa.Buffer, encoding: TextEncoding) -> pa.Buffer:
         except UnicodeDecodeError as error:
             if encoding.fallback is None:
                 raise _not_utf8(raw, error, 0, None) from None
-        handler = _fallback_handler_name(encoding.fallback or UTF8)
-        return pa.py_buffer(raw.decode(UTF8, errors=handler).encode(UTF8))
+        fallback = encoding.fallback or UTF8
+        decoded = raw.decode(UTF8, errors=_fallback_handler_name(fallback))
+        return pa.py_buffer(decoded.encode(UTF8)), TextEncoding(name=fallback, codec=UTF8, fallback=fallback)
     raw = body.to_pybytes()
     try:
         text = raw.decode(encoding.codec)
     except UnicodeDecodeError as error:
         raise _damaged(encoding, error.start + encoding.bom_bytes) from None
-    return pa.py_buffer(text.encode(UTF8))
+    return pa.py_buffer(text.encode(UTF8)), encoding

@@ -213,9 +213,7 @@ def _joined(upper: Sequence[str], lower: Sequence[str]) -> list[str]:
 
 def _numeric_columns(rows: Sequence[list[str]], width: int) -> list[int]:
     return [
-        column
-        for column in range(width)
-        if rows and sum(_is_number(row[column]) for row in rows) >= 0.9 * len(rows)
+        column for column in range(width) if rows and sum(_is_number(row[column]) for row in rows) >= 0.9 * len(rows)
     ]
 
 

@@ -268,8 +268,6 @@ def parquet_schema(tail: bytes, size: int) -> pa.Schema:
         raise CheckFailedError("readability", f"the Parquet footer cannot be read: {error}") from error
 
 
-
-
 # -- recognising the format of text -------------------------------------------------------------
 
 
@@ -300,9 +298,7 @@ def inspect_head(
                 "readability", "the file starts like Parquet (PAR1) but does not end like it: truncated?"
             )
         return ContentFormat(format="parquet", compression=head.compression)
-    encoding, text = decode_head(
-        content, detect_encoding(content, fallback=fallback_encoding), complete=head.complete
-    )
+    encoding, text = decode_head(content, detect_encoding(content, fallback=fallback_encoding), complete=head.complete)
     if not text.strip():
         if content.strip() and not head.complete:
             raise CheckFailedError(
@@ -415,7 +411,7 @@ def parse_json_document(text: str | bytes) -> Any:
             raise
     source = text.decode("utf-8") if isinstance(text, bytes) else text
     decoder = json.JSONDecoder()
-    values = []
+    values: list[Any] = []
     position = 0
     while True:
         while position < len(source) and source[position].isspace():

@@ -326,11 +326,10 @@ def _layout_named_for(roles: dict[MappedField, str], columns: Sequence[str]) -> 
     """The published layout whose mapping agrees with every role found, most of its columns present; else by-role."""
     present = set(columns)
     agreeing = [
-        layout
-        for layout in KNOWN_LAYOUTS
-        if all(layout.mapping.get(role) == column for role, column in roles.items())
+        layout for layout in KNOWN_LAYOUTS if all(layout.mapping.get(role) == column for role, column in roles.items())
     ]
     if agreeing:
+
         def fit(layout: Layout) -> tuple[float, int]:
             found = sum(1 for column in layout.match.columns if column in present)
             return found / len(layout.match.columns), found
@@ -402,7 +401,7 @@ def resolve_layout(
     layouts: Sequence[Layout],
     column_roles: dict[MappedField, str] | None = None,
 ) -> ResolvedLayout:
-    """Check 4: a configured layout that matches, else the columns by role; CheckFailedError when the needs are unmet."""
+    """Check 4: a configured layout that matches, else the columns by role; CheckFailedError for unmet needs."""
     layout = next((candidate for candidate in layouts if candidate.matches(content)), None)
     if layout is None:
         layout = _by_role(content, column_roles or {})

@@ -10,11 +10,12 @@ Arrow compute over the whole column.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-Column = pa.Array | pa.ChunkedArray
+Column: TypeAlias = pa.Array | pa.ChunkedArray
 
 _NUMBER = r"[-+]?(?:\d+(?:[.,]\d+)?|[.,]\d+)"
 _OUT_OF_FIVE = r"(?:/\s*5(?:[.,]0+)?|(?:out\s+)?of\s+5(?:[.,]0+)?)"
@@ -102,5 +103,9 @@ def map_ratings(values: Column, rating_map: dict[str, int]) -> Ratings:
     unparseable = pc.and_not(pc.is_null(stars), missing)
     nothing = pc.and_not(missing, missing)
     return Ratings(
-        stars=stars, missing=missing, unparseable=unparseable, not_whole=nothing, out_of_range=pc.fill_null(nothing, False)
+        stars=stars,
+        missing=missing,
+        unparseable=unparseable,
+        not_whole=nothing,
+        out_of_range=pc.fill_null(nothing, False),
     )

@@ -203,12 +203,16 @@ def _json_scalar_as_text(value: Any) -> str | None:
     raise TypeError(f"a {type(value).__name__} where a text or a number belongs")
 
 
-def _record_values(record: Any, resolved: ResolvedLayout, column_index: dict[str, int] | None) -> dict[MappedField, str | None]:
+def _record_values(
+    record: Any, resolved: ResolvedLayout, column_index: dict[str, int] | None
+) -> dict[MappedField, str | None]:
     """A JSON record's values by canonical name: an object by key, or an array by the header's positions."""
     if column_index is not None:
         if not isinstance(record, list) or len(record) != len(column_index):
             raise TypeError("not an array of the header's length")
-        return {name: _json_scalar_as_text(record[column_index[column]]) for name, column in resolved.source_columns.items()}
+        return {
+            name: _json_scalar_as_text(record[column_index[column]]) for name, column in resolved.source_columns.items()
+        }
     if not isinstance(record, dict):
         raise TypeError("not a JSON object")
     return {name: _json_scalar_as_text(record.get(column)) for name, column in resolved.source_columns.items()}

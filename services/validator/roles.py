@@ -148,7 +148,7 @@ def role_candidates(columns: Sequence[str]) -> RoleCandidates:
     return RoleCandidates({role: best[role] for role in ROLES if role in best})
 
 
-def assign_roles(columns: Sequence[str], chosen: Mapping[str, str]) -> dict[Role, str]:
+def assign_roles(columns: Sequence[str], chosen: Mapping[Role, str]) -> dict[Role, str]:
     """Role → column for a file with these columns; `chosen` (the column-roles setting) decides first.
 
     Raises CheckFailedError when a role has two candidates of the same tier and the setting does not
@@ -156,8 +156,8 @@ def assign_roles(columns: Sequence[str], chosen: Mapping[str, str]) -> dict[Role
     """
     assigned: dict[Role, str] = {}
     for role, column in chosen.items():
-        if role in ROLES and column in columns:
-            assigned[role] = column  # type: ignore[index]
+        if column in columns:
+            assigned[role] = column
     taken = set(assigned.values())
     for role, candidates in role_candidates([column for column in columns if column not in taken]).candidates.items():
         if role in assigned:

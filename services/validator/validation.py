@@ -12,7 +12,7 @@ they decide against the bucket, the ledger and the bus.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import pyarrow as pa
@@ -284,9 +284,7 @@ def _examine(
             if content_format.format == "parquet"
             else "write it as JSON lines (one object per line), which can be split, or in smaller files"
         )
-        raise CheckFailedError(
-            "size", f"{what} above max_size_bytes cannot be split; {advice}", size=source.size
-        )
+        raise CheckFailedError("size", f"{what} above max_size_bytes cannot be split; {advice}", size=source.size)
 
     # Check 4: columns, on the head, so that an oversize file is known to be worth splitting.
     resolved = None if columns_later else _resolve(content_format, dataset, limits, expected_layout)
@@ -299,7 +297,8 @@ def _examine(
             raise CheckFailedError("size", f"the decompressed {content_format.format} file is above max_size_bytes")
         return Oversized(content_format.detected(resolved.name))
     if content_format.encoding is not None:
-        content = content_as_utf8(content, content_format.encoding)
+        content, encoding = content_as_utf8(content, content_format.encoding)
+        content_format = replace(content_format, encoding=encoding)
     if resolved is None:
         if content_format.format == "parquet":
             footer = _read_parquet_footer(InMemoryBytes(content.to_pybytes()))

@@ -301,7 +301,9 @@ def test_a_file_whose_every_row_is_dropped_says_how_many_rows_were_read(pipeline
     # Given the real Gift Card file with every rating blanked, uploaded for training
     header, *rows = gift_card.rstrip(b"\n").split(b"\n")
     star = header.split(b"\t").index(b"star_rating")
-    blanked = [b"\t".join(field if index != star else b"" for index, field in enumerate(row.split(b"\t"))) for row in rows]
+    blanked = [
+        b"\t".join(field if index != star else b"" for index, field in enumerate(row.split(b"\t"))) for row in rows
+    ]
     key = "raw/train/gift_card_without_ratings.tsv"
     receive(pipeline.upload(key, b"\n".join([header, *blanked]) + b"\n"))
     (received,) = [event for event in pipeline.published() if event["detail-type"] == "FileReceived"]

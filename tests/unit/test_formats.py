@@ -88,9 +88,14 @@ def test_every_real_review_file_is_recognised_from_its_content(name: str) -> Non
     # Then its format, delimiter, quoting, header and encoding are what its PROVENANCE.md describes
     assert found is not None
     expected = REAL_FORMATS[name]
-    assert (found.format, found.delimiter, found.quoting, found.has_header, found.encoding_name, found.column_count) == (
-        expected
-    )
+    assert (
+        found.format,
+        found.delimiter,
+        found.quoting,
+        found.has_header,
+        found.encoding_name,
+        found.column_count,
+    ) == (expected)
     assert found.compression == "none"
 
 

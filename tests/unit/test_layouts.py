@@ -1,4 +1,4 @@
-"""Check 4: columns are recognised by their role, whatever subset of a published layout a file keeps; others by configuration."""
+"""Check 4: columns are recognised by their role, whatever subset of a published layout a file keeps."""
 
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def test_a_two_valued_label_is_not_taken_for_a_star_rating() -> None:
         for index in range(200)
     )
 
-    resolved = resolve(polarity, "inference", settings=LayoutSettings(layouts_file=""))  # type: ignore[arg-type]
+    resolved = resolve(polarity, "inference", settings=LayoutSettings(layouts_file=None))
 
     assert resolved.source_columns == {"text": "column_2"}
 
@@ -324,7 +324,9 @@ def test_two_candidates_for_one_role_are_refused_naming_both_and_the_setting() -
 def test_the_column_roles_setting_picks_between_two_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REVIEWS_VALIDATOR_COLUMN_ROLES", json.dumps({"text": "Text"}))
 
-    resolved = resolve(_fine_food_with(["Summary", "Text", "Score"], {"Summary": "review_body"}), settings=LayoutSettings())
+    resolved = resolve(
+        _fine_food_with(["Summary", "Text", "Score"], {"Summary": "review_body"}), settings=LayoutSettings()
+    )
 
     assert resolved.source_columns["text"] == "Text" and "review_body" in resolved.dropped_columns
 
