@@ -16,7 +16,6 @@ index once however often it is validated.
 
 from __future__ import annotations
 
-import codecs
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
@@ -37,7 +36,7 @@ from shared.storage import ObjectStore, RangedReader
 from .boundaries import QUOTE, PartOpened, RecordRules, RecordTooLongError, group_row_groups, split_records
 from .parts import PartStream, PartUploads
 from .sources import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip, ranged_blocks
-from .text import UndecodableError
+from .text import UndecodableError, codec_name
 
 MiB = 1024 * 1024
 
@@ -167,7 +166,7 @@ def format_refusal(detected: DetectedFormat) -> Rejection | None:
             )
         return None
     try:
-        codecs.lookup(detected.encoding)
+        codec_name(detected.encoding)
     except LookupError:
         return Rejection(check="readability", reason=f"the text encoding {detected.encoding!r} is unknown")
     return None

@@ -527,6 +527,16 @@ def test_a_byte_the_encoding_lacks_rejects_the_file_naming_its_offset(stack: Sta
     assert report["details"] == {"byte_offset": 150_000, "encoding": "cp1252"}
 
 
+def test_an_encoding_python_does_not_know_is_rejected_before_anything_is_read(stack: Stack) -> None:
+    detected = DetectedFormat(format="csv", delimiter=",", has_header=False, encoding="ebcdic-x", layout="marc_csv")
+    oversized = stack.oversized("raw/train/marc_en.csv", MARC_EN.read_bytes(), detected)
+
+    assert stack.split(oversized) is None
+
+    rejected = assert_rejected(stack, oversized, "readability")
+    assert rejected["reason"] == "the text encoding 'ebcdic-x' is unknown"
+
+
 def test_a_json_document_is_rejected_as_unsplittable(stack: Stack) -> None:
     # Given real reviews as one JSON array
     body = json.dumps([json.loads(line) for line in BOOKS.read_text(encoding="utf-8").splitlines()]).encode()
