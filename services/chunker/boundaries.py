@@ -24,8 +24,9 @@ record, which the validator drops as malformed. A single line is never cut; one 
 `max_record_bytes` is refused.
 
 Every scan is a `bytes.find` / `rfind` / `count` / `split` / `translate` / `replace`: the Python-level
-loops run once per candidate cut or per block, never per byte or per row (only around a record
-longer than half the resync limit do they run per line, over at most that limit).
+loops run once per candidate cut or per block, never per byte or per row. Only inside a long quoted
+stretch (after a stray quote, or in a record longer than half the resync limit) do they step from
+line to line, over at most a block.
 """
 
 from __future__ import annotations
