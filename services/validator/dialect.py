@@ -106,7 +106,7 @@ def _candidates(sample: str) -> list[Dialect]:
         occurrences = sample.count(delimiter)
         if not occurrences:
             continue
-        spaced = delimiter != " " and sample.count(delimiter + " ") >= occurrences / 2
+        spaced = delimiter != " " and delimiter + " " in sample
         for quote in quotes:
             escapes: list[str | None] = [None]
             if quote is not None and ("\\" + quote in sample or "\\" + delimiter in sample):

@@ -20,6 +20,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,20 @@ def _quote_left_open(lines: Sequence[str], start: int, stop: int, dialect: Diale
     return text.count(quote) % 2 == 1
 
 
+# Records looked at to tell a stray quote from a broken multi-line record.
+_LINES_JUDGED = 20
+
+
+def _whole_record_is_broken(lines: Sequence[str], dialect: Dialect, width: int, first: int, end: int) -> bool:
+    """Whether a multi-line record with the wrong number of fields is one broken record, not a stray quote.
+
+    Read on their own, the lines a stray quote swallowed are records like any other; the inner lines
+    of a real quoted field are pieces of prose that rarely have the file's number of fields.
+    """
+    inner = list(islice(read_records(lines, dialect, width, start=first + 1, stop=end), _LINES_JUDGED))
+    return sum(1 for record in inner if record.fields is not None) * 2 < len(inner)
+
+
 def read_records(
     lines: Sequence[str], dialect: Dialect, width: int | None, *, start: int = 0, stop: int | None = None
 ) -> Iterator[Record]:
@@ -149,6 +164,9 @@ def read_records(
             )
             if not broken:
                 yield Record(first, spanned, fields)
+                continue
+            if spanned > 1 and _whole_record_is_broken(lines, dialect, width, first, cursor.position):
+                yield Record(first, spanned, None)  # a real multi-line record with a field too many or too few
                 continue
             yield Record(first, 1, None)
             if spanned > 1:

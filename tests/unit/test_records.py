@@ -136,3 +136,18 @@ def test_arrow_and_the_record_by_record_reader_read_well_formed_files_alike(
 
     assert normalised(fast) == normalised(slow) == normalised(list(expected))
     assert len(malformed) == 1
+
+
+def test_a_multi_line_record_with_a_field_too_few_is_dropped_whole_not_line_by_line() -> None:
+    # Given a review whose quoted text spans three lines, in a record that lost its title field
+    lines = physical_lines(body())
+    plain = _plain_lines(lines)[8]
+    record_id, stars = lines[plain].split(",")[:2]
+    broken = f'{record_id},{stars},"first line of the review,\nsecond line,\nthird line."\n'
+    text = "".join([*lines[:plain], broken, *lines[plain + 1 :]])
+
+    kept, malformed = texts(text)
+
+    # Then that one record is malformed (counted once, at its first line) and no piece of it is kept
+    assert malformed == [plain + 1]
+    assert kept == ORIGINAL[:plain] + ORIGINAL[plain + 1 :]
