@@ -14,8 +14,11 @@ from collections.abc import Iterable, Iterator
 
 UTF8_BOM = b"\xef\xbb\xbf"
 NEWLINE = b"\n"
-# UTF-8 content is copied as it is: the validator checks each part's UTF-8 when the part comes back.
-_COPIED_AS_IS = frozenset({"utf-8", "utf-8-sig"})
+# The bytes that end records and enclose fields. An encoding that writes them as UTF-8 does (UTF-8, and
+# the legacy encodings the validator falls back to, e.g. cp1252) is copied as it is: records are found
+# in it as in UTF-8, and the validator decodes each part when it comes back, with the same fallback
+# applied per undecodable sequence — so a UTF-8 file with a few cp1252 bytes pasted in keeps its UTF-8.
+_STRUCTURE = "\n\r\"',;|\t \\"
 
 
 class UndecodableError(ValueError):
@@ -32,14 +35,22 @@ def codec_name(encoding: str) -> str:
     return codecs.lookup(encoding).name
 
 
+def copied_as_is(encoding: str) -> bool:
+    """Whether content in `encoding` is split as it is (its record and field marks are UTF-8's bytes)."""
+    try:
+        return _STRUCTURE.encode(encoding) == _STRUCTURE.encode("utf-8")
+    except (UnicodeError, LookupError):
+        return False
+
+
 def as_utf8(blocks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
-    """The content transcoded from `encoding` to UTF-8 on the fly; UTF-8 content passes through untouched.
+    """The content transcoded from `encoding` to UTF-8 on the fly; UTF-8 and ASCII-compatible content passes through.
 
     An incremental decoder holds the few bytes of a character cut by a block boundary until the next
     block. `UndecodableError` names the offset of the first bad byte in the content as given.
     """
     name = codec_name(encoding)
-    if name in _COPIED_AS_IS:
+    if copied_as_is(name):
         yield from blocks
         return
     decoder = codecs.getincrementaldecoder(name)("strict")

@@ -505,26 +505,20 @@ def test_a_file_with_no_data_rows_is_rejected_and_no_part_is_written(stack: Stac
     assert rejected["reason"] == "the file has no data rows"
 
 
-def cp1252_reviews() -> bytes:
-    """MARC Spanish (accents, ñ, ¿) in cp1252, less the few lines cp1252 cannot hold (emoji)."""
-    lines = MARC_ES.read_text(encoding="utf-8").splitlines(keepends=True)
-    return "".join(line for line in lines if line.encode("cp1252", "replace").decode("cp1252") == line).encode("cp1252")
-
-
-def test_a_byte_the_encoding_lacks_rejects_the_file_naming_its_offset(stack: Stack) -> None:
-    # Given Spanish reviews in cp1252 with, 150 KB in, a byte cp1252 leaves undefined
-    data = cp1252_reviews()
-    broken = data[:150_000] + b"\x81" + data[150_000:]
-    detected = DetectedFormat(format="csv", delimiter=",", has_header=False, encoding="cp1252", layout="marc_csv")
+def test_a_lone_utf16_surrogate_rejects_the_file_naming_its_offset(stack: Stack) -> None:
+    # Given Spanish reviews in UTF-16 with, 150 KB in, half of a surrogate pair alone
+    data = MARC_ES.read_text(encoding="utf-8").encode("utf-16-le")
+    broken = data[:150_000] + "\udc00".encode("utf-16-le", "surrogatepass") + data[150_000:]
+    detected = DetectedFormat(format="csv", delimiter=",", has_header=False, encoding="utf-16-le", layout="marc_csv")
     oversized = stack.oversized("raw/train/marc_es.csv", broken, detected)
 
     assert stack.split(oversized) is None
 
     # Then it is rejected as unreadable, the report naming the byte and the encoding; begun parts are aborted
     rejected = assert_rejected(stack, oversized, "readability")
-    assert "byte 150000 (0x81) is not valid cp1252" in rejected["reason"]
+    assert "byte 150000 (0x00dc) is not valid utf-16-le" in rejected["reason"]
     report = json.loads(stack.read(rejected["report_key"]))
-    assert report["details"] == {"byte_offset": 150_000, "encoding": "cp1252"}
+    assert report["details"] == {"byte_offset": 150_000, "encoding": "utf-16-le"}
 
 
 def test_an_encoding_python_does_not_know_is_rejected_before_anything_is_read(stack: Stack) -> None:
