@@ -25,6 +25,10 @@ Figures:
 
 - validator_mb_per_s: the validator's four checks, canonical table and parquet on one part-sized CSV
   (the chunker's part size), in memory, one core; ingest_mb_per_s: validator + chunker per core.
+- read_mb_per_s: the readers the validator could be built on, turning the same part into rows on one
+  core: the validator itself (and on the part with one stray quote, its record-by-record path),
+  DuckDB's read_csv, pandas (C engine; and sep=None with the python engine), Python's csv module and
+  CleverCSV's reader (the last three, which parse in Python, on the part's first 16 MiB).
 
 - robustness on the variant corpus (reviews_pipeline/reliability/variants.py: 300 real rows of each
   source re-written as other tools write them; the variants that must be refused are left out), for
@@ -521,6 +525,107 @@ def validator_throughput(inputs: BenchInputs) -> list[Figure]:
     ]
 
 
+# -- the readers the validator could have been built on -------------------------------------------
+
+# The readers that parse in Python are timed on the head of the part (whole records), not all of it.
+SLOW_READER_BYTES = 16 * MiB
+
+
+def _head_of(data: bytes, limit: int) -> bytes:
+    cut = data.rfind(b"\n", 0, limit)
+    return data[: cut + 1] if cut >= 0 else data
+
+
+def _timed_read(read: Callable[[bytes], int], data: bytes) -> tuple[int, float]:
+    started = time.perf_counter()
+    rows = read(data)
+    return rows, time.perf_counter() - started
+
+
+def _stray_quote_in(data: bytes) -> bytes:
+    """The part with one quote opened by mistake near its middle: the validator's record-by-record path."""
+    middle = data.index(b"\n", len(data) // 2) + 1
+    return data[:middle] + b'"' + data[middle:]
+
+
+def reader_peers(inputs: BenchInputs) -> list[Figure]:
+    """How fast each candidate reader turns the part-sized CSV into rows, on one core (why Arrow reads first)."""
+    import clevercsv
+    import duckdb
+    import pandas
+
+    pyarrow.set_cpu_count(1)
+    part = inputs.workdir / "reviews-part.csv"
+    if not part.exists():
+        build_input(part, SETTINGS.part_size_bytes, review_rows())
+    data = part.read_bytes()
+    head = _head_of(data, SLOW_READER_BYTES)
+    head_path = inputs.workdir / "reviews-part-head.csv"
+    head_path.write_bytes(head)
+    limits = ValidatorSettings()
+
+    def ours(content: bytes) -> int:
+        verdict = examine_file(InMemoryBytes(content), dataset="train", limits=limits)
+        assert isinstance(verdict, Accepted), verdict
+        return verdict.rows.rows_in
+
+    def duckdb_auto(content: bytes) -> int:
+        connection = duckdb.connect()
+        connection.execute("SET threads = 1")
+        source = part if content is data else head_path
+        counted = connection.execute(f"SELECT count(*) FROM read_csv('{source}')").fetchone()
+        return int(counted[0]) if counted else 0
+
+    def pandas_c(content: bytes) -> int:
+        return len(pandas.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False))
+
+    def pandas_sniffing(content: bytes) -> int:
+        return len(pandas.read_csv(io.BytesIO(content), sep=None, engine="python", dtype=str, keep_default_na=False))
+
+    def python_csv(content: bytes) -> int:
+        return sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8"), newline=""))) - 1
+
+    def clevercsv_reader(content: bytes) -> int:
+        text = content.decode("utf-8")
+        dialect = clevercsv.Detector().detect(text[:SNIFF_SAMPLE_CHARS])
+        assert dialect is not None, "CleverCSV found no dialect"
+        rows: int = sum(1 for _ in clevercsv.reader(io.StringIO(text, newline=""), dialect))
+        return rows - 1
+
+    readers: list[tuple[str, Callable[[bytes], int], bytes, str]] = [
+        ("amazon-reviews-nlp", ours, data, "the whole validator (checks, dialect, Arrow read, canonical rows)"),
+        (
+            "amazon-reviews-nlp-record-by-record",
+            ours,
+            _stray_quote_in(data),
+            "the whole validator on the part with one stray quote: its csv-module resynchronising path",
+        ),
+        ("duckdb", duckdb_auto, data, "read_csv with auto-detection, threads=1, counting every row"),
+        ("pandas-c", pandas_c, data, "read_csv, C engine, delimiter given"),
+        ("pandas-sniffing", pandas_sniffing, head, "read_csv(sep=None, engine='python')"),
+        ("python-csv", python_csv, head, "csv.reader with the dialect given"),
+        ("clevercsv", clevercsv_reader, head, "Detector().detect on 64 KiB, then clevercsv.reader"),
+    ]
+    figures = []
+    for system, read, content, how in readers:
+        rows, seconds = _timed_read(read, content)
+        figures.append(
+            {
+                "bench": "ingest",
+                "system": system,
+                "metric": "read_mb_per_s",
+                "value": round(len(content) / MiB / seconds, 1),
+                "unit": "MB/s",
+                "input_mb": round(len(content) / MiB, 1),
+                "rows": rows,
+                "seconds": round(seconds, 2),
+                "cores": 1,
+                "how": f"{how}; one run",
+            }
+        )
+    return figures
+
+
 # -- robustness on the variant corpus -------------------------------------------------------------
 
 # A file counts as loaded when the table a system returned holds at least this share of its texts.
@@ -721,6 +826,7 @@ def variant_robustness(inputs: BenchInputs) -> list[Figure]:
 MEASUREMENTS: list[Callable[[BenchInputs], list[Figure]]] = [
     chunker_throughput,
     validator_throughput,
+    reader_peers,
     chunker_memory,
     chunker_against_moto,
     peers,

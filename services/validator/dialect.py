@@ -1,11 +1,15 @@
 """How a delimited file is written — delimiter, quote, escape — and where its table starts.
 
-The dialect: CleverCSV's data-consistency detector proposes one, restricted to the delimiters review
-files use (`,` `;` TAB `|` space; `, ` is `,` with initial spaces skipped). Its measure judges the
-sample as a whole, so a single stray quote can tip it into "no quoting" for a file full of quoted
-fields; each plausible dialect is therefore also read with the resynchronising reader (which costs a
-broken record one row), and CleverCSV's choice stands unless another dialect reads clearly more of
-the sample's records with one consistent number of fields.
+The dialect: every plausible combination of the delimiters review files use (`,` `;` TAB `|`
+space; `, ` is `,` with initial spaces skipped), quote (`"`, `'`, none) and escape is read on the
+sample by Python's `csv` module with the resynchronising record reader, which costs a broken record
+one row, and the dialects that read the most records with one consistent number of fields are kept.
+When several of them read the sample differently but about equally well, CleverCSV's
+data-consistency detector, which also weighs the patterns and types of the cells, chooses among
+them. (CleverCSV alone judges the sample as a whole, so one stray quote can tip it into "no quoting"
+for a file full of quoted fields; the record counts do not fall for that.) When they read it alike,
+a quote character found inside fields is not the file's quote (a writer quoting with it would have
+quoted those fields), and otherwise the standard dialect is taken.
 
 The table: lines above the header that are not part of the table (an export banner) are the
 preamble; the header is the first row whose cells name the columns' roles (or, failing names, a row
@@ -19,7 +23,7 @@ import csv
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import clevercsv
@@ -33,7 +37,9 @@ LineTerminator = Literal["lf", "crlf", "cr"]
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|", " ")
 # Characters of the sample judged by the detectors: a few hundred records, in a few tens of milliseconds.
 DETECTION_SAMPLE_CHARS = 64 * 1024
-# Another dialect replaces CleverCSV's only when it reads this much more of the sample consistently.
+# CleverCSV's share of it: enough rows to weigh cell patterns, and its detector's time grows with it.
+CLEVERCSV_SAMPLE_CHARS = 64 * 1024
+# Dialects that read this much less of the sample consistently than the best are out of the running.
 CONSISTENCY_MARGIN = 0.01
 # Below this share of records with one number of fields, no dialect describes the file.
 MIN_CONSISTENT_SHARE = 0.6
@@ -99,8 +105,8 @@ def _read_sample(lines: Sequence[str], dialect: Dialect) -> _Reading:
 
 
 def _candidates(sample: str) -> list[Dialect]:
-    quotes: list[str | None] = [quote for quote in ('"', "'") if quote in sample]
-    quotes.append(None)
+    # The standard quote is always a candidate: a sample without quoted fields says nothing against it.
+    quotes: list[str | None] = ['"', *(["'"] if "'" in sample else []), None]
     candidates = []
     for delimiter in CANDIDATE_DELIMITERS:
         occurrences = sample.count(delimiter)
@@ -132,6 +138,29 @@ def _preference(reading: _Reading) -> tuple[int, ...]:
     return (quote_rank, dialect.escape_char is not None, CANDIDATE_DELIMITERS.index(dialect.delimiter))
 
 
+def _choose(finalists: list[_Reading], sample: str) -> _Reading:
+    """Among dialects that read the sample about equally well, CleverCSV's choice, else the usual one."""
+    first = finalists[0]
+    if all(reading.records == first.records for reading in finalists[1:]):
+        # They read the sample alike, so every quote character in it sits inside a field: a writer that
+        # quotes with that character would have quoted such a field (the AWS TSV's bare quotes), so it
+        # is not this file's quote. Otherwise nothing in the sample tells them apart: the usual one.
+        unquoted = [
+            reading
+            for reading in finalists
+            if reading.dialect.quote_char is None or reading.dialect.quote_char not in sample
+        ]
+        return min(unquoted or finalists, key=_preference)
+    by_dialect = {reading.dialect: reading for reading in finalists}
+    proposed = _clevercsv_choice(sample[:CLEVERCSV_SAMPLE_CHARS])
+    if proposed in by_dialect:
+        chosen = by_dialect[proposed]
+        # CleverCSV cannot express initial spaces: its dialect's spaced twin wins when it reads more.
+        twin = by_dialect.get(replace(proposed, skip_initial_space=True))
+        return twin if twin is not None and twin.share > chosen.share else chosen
+    return min(finalists, key=lambda reading: (-round(reading.share, 3), *_preference(reading)))
+
+
 def detect_dialect(sample: str) -> _Reading:
     """The dialect of the sample, with the sample read in it."""
     lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
@@ -143,25 +172,7 @@ def detect_dialect(sample: str) -> _Reading:
     if not usable:
         raise _single_column(readings)
     best_share = max(reading.share for reading in usable)
-    finalists = [reading for reading in usable if reading.share >= best_share - CONSISTENCY_MARGIN]
-    proposed = _clevercsv_choice(text)
-    for reading in finalists:
-        spaced_alike = reading.dialect.skip_initial_space is False
-        if proposed is not None and reading.dialect == proposed and spaced_alike:
-            # CleverCSV cannot express initial spaces: prefer the spaced twin when it reads more.
-            twin = next(
-                (
-                    other
-                    for other in finalists
-                    if other.dialect.skip_initial_space
-                    and (other.dialect.delimiter, other.dialect.quote_char) == (proposed.delimiter, proposed.quote_char)
-                ),
-                None,
-            )
-            chosen = twin if twin is not None and twin.share > reading.share else reading
-            break
-    else:
-        chosen = min(finalists, key=lambda reading: (-round(reading.share, 3), *_preference(reading)))
+    chosen = _choose([reading for reading in usable if reading.share >= best_share - CONSISTENCY_MARGIN], text)
     if chosen.share < MIN_CONSISTENT_SHARE:
         differing = [record.line + 1 for record in chosen.records if record.fields is None][:10]
         raise CheckFailedError(

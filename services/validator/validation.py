@@ -251,8 +251,7 @@ def _refuse_malformed(rows: CanonicalRows, limits: ValidatorSettings) -> None:
             malformed_records=malformed,
             malformed_share=round(malformed / rows.rows_in, 4),
             malformed_lines=rows.malformed_lines,
-            rows_in=rows.rows_in,
-            rows_dropped=rows.rows_dropped,
+            records=rows.rows_in,
         )
 
 

@@ -129,3 +129,12 @@ def test_prose_that_no_delimiter_splits_consistently_is_refused() -> None:
         table_shape(text)
 
     assert raised.value.check == "format" and "delimiter cannot be determined" in raised.value.reason
+
+
+def test_apostrophes_in_a_sample_without_quoted_fields_leave_standard_quoting_on() -> None:
+    # The first rows need no quotes, but their texts hold apostrophes: later rows may well be quoted.
+    plain = [row for row in DATA if not any(mark in value for value in row for mark in ',"\n')]
+    assert any("'" in row[2] for row in plain)
+    text = ",".join(HEADER) + "\n" + "".join(",".join(row) + "\n" for row in plain)
+
+    assert table_shape(text).dialect == Dialect(",", '"')

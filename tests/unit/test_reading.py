@@ -407,7 +407,7 @@ def test_malformed_records_above_the_allowed_share_reject_the_file_with_the_shar
     rejection = rejected(b"\n".join([header, *broken]) + b"\n").rejection
 
     assert rejection.check == "format" and "12.5%" in rejection.reason and "max_malformed_share" in rejection.reason
-    assert rejection.details["malformed_records"] == 182 and rejection.rows_in == 1452
+    assert rejection.details["malformed_records"] == 182 and rejection.details["records"] == 1452
 
 
 @pytest.mark.parametrize("delimiter", [";", "|"])
