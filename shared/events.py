@@ -185,6 +185,15 @@ class FileValidated(FileDetail):
         description="How the text was decoded: utf-8, utf-8-sig, utf-16-le, …, or the fallback encoding's name "
         "when some bytes were not UTF-8 and REVIEWS_VALIDATOR_FALLBACK_ENCODING decoded them.",
     )
+    malformed_lines: list[int] = Field(
+        default_factory=list,
+        description="1-based line numbers of this file where the first (up to 10) malformed records start.",
+    )
+    records_in_other_dialect: NonNegativeInt = Field(
+        default=0,
+        description="Rows kept that were written in another delimiter or quote than the rest of the file "
+        "(a row pasted from another export), read in theirs.",
+    )
     dropped_columns: list[str] = Field(default_factory=list, description="Source columns not kept.")
     part_index: NonNegativeInt | None = Field(default=None, description="Set when the file is a chunk.")
     part_count: int = Field(default=1, ge=1, description="Parts of the root file (1 when it was not chunked).")

@@ -61,6 +61,8 @@ class CanonicalRows:
     """Per reason, the row numbers (as in `row_number`) of the first rows dropped for it."""
     malformed_lines: list[int] = field(default_factory=list)
     """1-based line numbers where the first malformed records start (delimited text and JSON lines)."""
+    records_in_other_dialect: int = 0
+    """Rows kept that were written in another delimiter or quote than the rest of the file."""
 
     @property
     def rows_out(self) -> int:
@@ -79,6 +81,7 @@ class _ParsedRows:
     malformed: pa.Array
     """Positions of the records that could not be read at all."""
     malformed_lines: list[int] = field(default_factory=list)
+    records_in_other_dialect: int = 0
 
 
 def _arange(count: int) -> pa.Array:
@@ -155,6 +158,7 @@ def _parse_delimited(
         columns={name: rows.columns[column] for name, column in resolved.source_columns.items()},
         malformed=pa.array(rows.malformed, pa.int64()),
         malformed_lines=rows.malformed_lines,
+        records_in_other_dialect=rows.other_dialect,
     )
 
 
@@ -408,6 +412,7 @@ def _to_canonical(
         rows_dropped=rows_dropped,
         first_dropped_rows=first_dropped_rows,
         malformed_lines=parsed.malformed_lines,
+        records_in_other_dialect=parsed.records_in_other_dialect,
     )
     assert rows.rows_in == rows.rows_out + sum(rows.rows_dropped.values()), "rows in must equal rows out + dropped"
     return rows

@@ -76,6 +76,8 @@ class Record:
     line: int
     lines: int
     fields: list[str] | None
+    other_dialect: bool = False
+    """Read in another delimiter or quote than the file's (a row pasted from another export)."""
 
 
 def physical_lines(text: str) -> list[str]:
@@ -132,11 +134,59 @@ def _whole_record_is_broken(lines: Sequence[str], dialect: Dialect, width: int, 
     return sum(1 for record in inner if record.fields is not None) * 2 < len(inner)
 
 
+# Delimiters and quotes a line written by another tool may use; a space is left out, as prose is full of them.
+_OTHER_DELIMITERS = (",", ";", "\t", "|")
+_OTHER_QUOTES = ('"', "'")
+
+
+def _other_dialects(dialect: Dialect) -> list[Dialect]:
+    """The file's delimiter with the other quote, then the other delimiters with either quote."""
+    others = [Dialect(dialect.delimiter, quote, dialect.escape_char) for quote in _OTHER_QUOTES]
+    others += [Dialect(delimiter, quote) for delimiter in _OTHER_DELIMITERS for quote in _OTHER_QUOTES]
+    return [
+        other
+        for other in dict.fromkeys(others)
+        if (other.delimiter, other.quote_char) != (dialect.delimiter, dialect.quote_char)
+    ]
+
+
+def _fields(line: str, dialect: Dialect) -> list[str]:
+    return next(csv.reader([line], **dialect.csv_options()), [])
+
+
+def _read_in_another_dialect(line: str, dialect: Dialect, others: Sequence[Dialect], width: int) -> list[str] | None:
+    """The line's fields in the first other dialect that gives it exactly the file's number of fields.
+
+    Another quote counts only when it encloses a delimiter: a line that has the right number of fields
+    with quotes taken as data is one whose quote was opened by mistake, and that is a broken record.
+    """
+    quotes_as_data = len(_fields(line, Dialect(dialect.delimiter, None))) == width
+    for other in others:
+        if other.delimiter == dialect.delimiter and quotes_as_data:
+            continue
+        fields = _fields(line, other)
+        if len(fields) == width:
+            return fields
+    return None
+
+
 def read_records(
-    lines: Sequence[str], dialect: Dialect, width: int | None, *, start: int = 0, stop: int | None = None
+    lines: Sequence[str],
+    dialect: Dialect,
+    width: int | None,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    other_dialects: bool = False,
 ) -> Iterator[Record]:
-    """Every non-blank record of `lines[start:stop]`; with `width`, resynchronising on broken records."""
+    """Every non-blank record of `lines[start:stop]`; with `width`, resynchronising on broken records.
+
+    With `other_dialects`, a one-line record with the wrong number of fields that another delimiter or
+    quote reads with exactly the file's number (a row pasted from an export in another dialect) is
+    kept, read in that dialect: it is not broken, only written differently.
+    """
     stop = len(lines) if stop is None else stop
+    others = _other_dialects(dialect) if other_dialects and width is not None else []
     options = dialect.csv_options()
     position = start
     while position < stop:
@@ -168,7 +218,8 @@ def read_records(
             if spanned > 1 and _whole_record_is_broken(lines, dialect, width, first, cursor.position):
                 yield Record(first, spanned, None)  # a real multi-line record with a field too many or too few
                 continue
-            yield Record(first, 1, None)
+            recovered = _read_in_another_dialect(lines[first], dialect, others, width) if others else None
+            yield Record(first, 1, recovered, other_dialect=recovered is not None)
             if spanned > 1:
                 restart_at = first + 1  # a stray quote ran on: the lines after its line are read again
                 break
@@ -189,6 +240,8 @@ class DelimitedRows:
     """Record positions of the broken records."""
     malformed_lines: list[int]
     """1-based line numbers (in the whole file) where the first broken records start."""
+    other_dialect: int = 0
+    """Records kept that were written in another delimiter or quote than the file's."""
 
 
 def _arange(count: int) -> pa.Array:
@@ -271,8 +324,10 @@ def _read_record_by_record(
     malformed: list[int] = []
     malformed_lines: list[int] = []
     position = -1
-    for record in read_records(lines, dialect, width):
+    other_dialect = 0
+    for record in read_records(lines, dialect, width, other_dialects=True):
         position += 1
+        other_dialect += record.other_dialect
         if record.fields is None:
             malformed.append(position)
             if len(malformed_lines) < 10:
@@ -287,6 +342,7 @@ def _read_record_by_record(
         records=position + 1,
         malformed=malformed,
         malformed_lines=malformed_lines,
+        other_dialect=other_dialect,
     )
 
 

@@ -151,3 +151,26 @@ def test_a_multi_line_record_with_a_field_too_few_is_dropped_whole_not_line_by_l
     # Then that one record is malformed (counted once, at its first line) and no piece of it is kept
     assert malformed == [plain + 1]
     assert kept == ORIGINAL[:plain] + ORIGINAL[plain + 1 :]
+
+
+def test_a_row_pasted_in_another_delimiter_or_quote_is_read_in_its_own_and_kept() -> None:
+    # Given the real rows, one written with semicolons and one whose comma-holding text is quoted with '
+    lines = physical_lines(body())
+    semicolon, apostrophe = _plain_lines(lines)[3], next(
+        index for index, line in enumerate(lines) if line.count('"') == 2 and "'" not in line and index > 50
+    )
+    lines[semicolon] = lines[semicolon].replace(",", ";")
+    lines[apostrophe] = lines[apostrophe].replace('"', "'")
+
+    rows = read_delimited(
+        pa.py_buffer("".join(lines).encode()),
+        COMMA,
+        ["id", "stars", "text", "title"],
+        ["text"],
+        block_size=1 << 20,
+        first_line_number=1,
+    )
+
+    # Then both are kept with their text, and counted as written in another dialect
+    assert rows.malformed == [] and rows.other_dialect == 2
+    assert rows.columns["text"].to_pylist() == ORIGINAL
