@@ -218,6 +218,11 @@ def looks_like_column_names(values: Sequence[object]) -> bool:
     )
 
 
+def _names_row(cells: Sequence[str]) -> bool:
+    """Cells that could be column names: short, never a sentence of review text."""
+    return all(len(cell) <= 64 and len(cell.split()) <= 6 for cell in cells)
+
+
 def _joined(upper: Sequence[str], lower: Sequence[str]) -> list[str]:
     return [" ".join(part.strip() for part in pair if part.strip()) for pair in zip(upper, lower, strict=True)]
 
@@ -285,24 +290,30 @@ def table_shape(sample: str, *, known_columns: frozenset[str] = frozenset()) -> 
     header_at: int | None = None
     header_rows = 0
     columns: tuple[str, ...] = ()
+    # The header is the row, or pair of rows joined cell by cell, whose names recognise the most roles;
+    # among equals, the one that starts first (a group row above the names joins them).
+    best: tuple[int, int, int] | None = None  # (score, -start, rows)
     for index, names in enumerate(fitted):
-        if names is None:
+        if names is None or not _names_row(names):
             continue
         following = fitted[index + 1] if index + 1 < len(fitted) else None
-        alone = _header_score(names, known_columns)
-        below = _header_score(following, known_columns) if following is not None else 0
-        joined = _header_score(_joined(names, following), known_columns) if following is not None else 0
-        if max(alone, below, joined) == 0 or below > max(alone, joined):
-            continue  # not a header, or the next row is the better one
-        header_at = index
-        if following is not None and joined > alone:
-            header_rows, columns = 2, tuple(_joined(names, following))
+        options = [(_header_score(names, known_columns), -index, 1)]
+        if following is not None and _names_row(following):
+            options.append((_header_score(_joined(names, following), known_columns), -index, 2))
+        for option in options:
+            if option[0] > 0 and (best is None or option[:2] > best[:2]):
+                best = option
+    if best is not None:
+        header_at, header_rows = -best[1], best[2]
+        names = fitted[header_at] or []
+        if header_rows == 2:
+            columns = tuple(_joined(names, fitted[header_at + 1] or []))
         else:
-            header_rows, columns = 1, tuple(value.strip() for value in names)
-            below_header = [row for row in (record.fields for record in records[index + 2 :]) if row]
+            columns = tuple(value.strip() for value in names)
+            following = fitted[header_at + 1] if header_at + 1 < len(fitted) else None
+            below_header = [row for row in (record.fields for record in records[header_at + 2 :]) if row]
             if following is not None and _continues_header(following, below_header):
                 header_rows = 2
-        break
     if header_at is None and cells and len(cells[0]) != width and _header_score(cells[0], known_columns):
         raise CheckFailedError(
             "format",

@@ -144,7 +144,8 @@ def role_candidates(columns: Sequence[str]) -> RoleCandidates:
         if tier == 1 and namespaces and _namespace(column) not in namespaces:
             continue
         found.setdefault(role, {}).setdefault(tier, []).append(column)
-    best = {role: tuple(dict.fromkeys(tiers[min(tiers)])) for role, tiers in found.items()}
+    # A name repeated in two columns stays twice: which of the two holds the role is as unclear as with two names.
+    best = {role: tuple(tiers[min(tiers)]) for role, tiers in found.items()}
     return RoleCandidates({role: best[role] for role in ROLES if role in best})
 
 
@@ -162,6 +163,13 @@ def assign_roles(columns: Sequence[str], chosen: Mapping[Role, str]) -> dict[Rol
     for role, candidates in role_candidates([column for column in columns if column not in taken]).candidates.items():
         if role in assigned:
             continue
+        if len(candidates) > 1 and len(set(candidates)) == 1:
+            raise CheckFailedError(
+                "columns",
+                f"column {candidates[0]!r} appears {len(candidates)} times in the header, so which one holds "
+                f"the {role} is unclear: rename the others",
+                columns=[candidates[0]],
+            )
         if len(candidates) > 1:
             example = '{"' + role + '": "' + candidates[0] + '"}'
             raise CheckFailedError(

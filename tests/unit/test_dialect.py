@@ -138,3 +138,15 @@ def test_apostrophes_in_a_sample_without_quoted_fields_leave_standard_quoting_on
     text = ",".join(HEADER) + "\n" + "".join(",".join(row) + "\n" for row in plain)
 
     assert table_shape(text).dialect == Dialect(",", '"')
+
+
+def test_a_banner_row_above_a_two_row_header_is_preamble() -> None:
+    # Cells repeated across a group row ("review", "review") name no column on their own.
+    upper = ["review", "", "", "review"]
+    lower = ["id", "stars", "text", "title"]
+    text = "Reviews export,,,\n" + ",".join(upper) + "\n" + ",".join(lower) + "\n" + written().split("\n", 1)[1]
+
+    shape = table_shape(text)
+
+    assert (shape.preamble_lines, shape.header_rows, shape.data_line) == (1, 2, 3)
+    assert shape.columns == ("review id", "stars", "text", "review title")

@@ -346,3 +346,9 @@ def test_a_bare_id_beside_namespaced_review_fields_is_not_the_review_id() -> Non
 
 
 REAL_DATAFINITI = "datafiniti-amazon-consumer-reviews/Datafiniti_Amazon_Consumer_Reviews_of_Amazon_Products.csv"
+
+
+def test_a_column_name_repeated_for_one_role_is_refused_naming_it() -> None:
+    problem = refusal(_fine_food_with(["Summary", "Text", "Score", "ProfileName"], {"ProfileName": "Text"}))
+
+    assert problem.details["columns"] == ["Text"] and "appears 2 times" in problem.reason
