@@ -32,21 +32,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from services.validator.reading import DropReason
 from shared.events import Dataset
 
 from .inputs import DEFAULT_DATA_DIR
 
 ROWS_PER_SOURCE = 300
 SEED = 20240301
-
-DropReason = Literal[
-    "malformed_record",
-    "empty_text",
-    "missing_rating",
-    "unparseable_rating",
-    "rating_not_whole",
-    "rating_out_of_range",
-]
 
 
 # -- the sources and their truth ----------------------------------------------------------------

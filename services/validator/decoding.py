@@ -37,7 +37,6 @@ PROBE_BYTES = 64 * 1024
 MAX_CONTROL_SHARE = 0.01
 _CONTROL_CHARACTERS = "".join(chr(code) for code in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)))
 _STRIP_CONTROLS = str.maketrans("", "", _CONTROL_CHARACTERS)
-_CONTROL_BYTES = _CONTROL_CHARACTERS.encode("ascii")
 # ASCII text in UTF-16 has a NUL in (nearly) every other byte; this share of them tells it apart.
 _NUL_PATTERN_SHARE = 0.9
 
@@ -126,21 +125,8 @@ def _damaged(encoding: TextEncoding, offset: int) -> CheckFailedError:
     )
 
 
-def _refuse_binary_bytes(probe: bytes) -> None:
-    """Bytes that no text encoding read here makes into text: NULs (outside UTF-16/32) and other C0 controls."""
-    control = len(probe) - len(probe.translate(None, _CONTROL_BYTES))
-    if b"\x00" in probe or control > MAX_CONTROL_SHARE * len(probe):
-        offset = next(index for index, byte in enumerate(probe) if byte in _CONTROL_BYTES)
-        raise CheckFailedError(
-            "readability",
-            f"binary content, not text: {control} control bytes in the first {len(probe)} bytes "
-            f"(the first, 0x{probe[offset]:02x}, at byte offset {offset})",
-            offset=offset,
-            control_bytes=control,
-        )
-
-
 def _refuse_binary(text: str, probe_bytes: int) -> None:
+    """Text has almost no control characters; bytes read as latin-1 (one character each) are judged alike."""
     probe = text[:probe_bytes]
     control = len(probe) - len(probe.translate(_STRIP_CONTROLS))
     if control > MAX_CONTROL_SHARE * len(probe) or "\x00" in probe:
@@ -174,7 +160,7 @@ def decode_head(head: bytes, encoding: TextEncoding, *, complete: bool) -> tuple
     """
     body = head[encoding.bom_bytes :]
     if encoding.codec == UTF8:
-        _refuse_binary_bytes(body[:PROBE_BYTES])
+        _refuse_binary(body[:PROBE_BYTES].decode("latin-1"), PROBE_BYTES)
     if encoding.codec != UTF8:
         try:
             text = codecs.getincrementaldecoder(encoding.codec)(errors="strict").decode(body, final=complete)

@@ -33,7 +33,7 @@ from .checks import CheckFailedError
 from .formats import ContentFormat, parse_json_document, records_in_document
 from .layouts import MappedField, ResolvedLayout
 from .ratings import map_ratings, parse_ratings
-from .records import ARROW_CONTENT_ERRORS, read_delimited
+from .records import ARROW_CONTENT_ERRORS, STRADDLING, arrow_failure, read_delimited
 
 DropReason = Literal[
     "malformed_record",
@@ -45,8 +45,6 @@ DropReason = Literal[
 ]
 """Why a row is dropped, in precedence order: a row is counted under its first reason only."""
 FIRST_ROWS_REPORTED = 10
-
-_STRADDLING = "straddl"  # Arrow's message for a record longer than its read block
 
 
 @dataclass(frozen=True)
@@ -97,16 +95,6 @@ def _every_row_parsed(table: pa.Table, resolved: ResolvedLayout) -> _ParsedRows:
         columns={name: table.column(column) for name, column in resolved.source_columns.items()},
         malformed=pa.array([], pa.int64()),
     )
-
-
-def _arrow_failure(error: Exception, block_size: int) -> CheckFailedError:
-    if _STRADDLING in str(error):
-        return CheckFailedError(
-            "readability",
-            f"a record is longer than the {block_size}-byte limit on one record (max_record_bytes)",
-            max_record_bytes=block_size,
-        )
-    return CheckFailedError("readability", f"the file cannot be parsed: {error}")
 
 
 # -- delimited text -----------------------------------------------------------------------------
@@ -193,8 +181,8 @@ def _parse_json_lines_with_arrow(
             ),
         )
     except ARROW_CONTENT_ERRORS as error:
-        if _STRADDLING in str(error):
-            raise _arrow_failure(error, block_size) from error
+        if STRADDLING in str(error):
+            raise arrow_failure(error, block_size) from error
         return None  # a bad line or a changing type: find it line by line
     return _every_row_parsed(table, resolved)
 

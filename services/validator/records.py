@@ -33,7 +33,7 @@ from .checks import CheckFailedError
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z")
-_STRADDLING = "straddl"  # Arrow's message for a record longer than its read block
+STRADDLING = "straddl"  # Arrow's message for a record longer than its read block
 # What Arrow raises for content it cannot parse; its memory and I/O errors are not the file's fault.
 ARROW_CONTENT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, pa.ArrowKeyError)
 
@@ -248,8 +248,8 @@ def _arange(count: int) -> pa.Array:
     return pa.array(np.arange(count, dtype=np.int64))
 
 
-def _arrow_failure(error: Exception, block_size: int) -> CheckFailedError:
-    if _STRADDLING in str(error):
+def arrow_failure(error: Exception, block_size: int) -> CheckFailedError:
+    if STRADDLING in str(error):
         return CheckFailedError(
             "readability",
             f"a record is longer than the {block_size}-byte limit on one record (max_record_bytes)",
@@ -307,8 +307,8 @@ def _read_with_arrow(
             ),
         )
     except ARROW_CONTENT_ERRORS as error:
-        if _STRADDLING in str(error):
-            raise _arrow_failure(error, block_size) from error
+        if STRADDLING in str(error):
+            raise arrow_failure(error, block_size) from error
         return None  # let the record-by-record reader say where
     return None if invalid else table
 

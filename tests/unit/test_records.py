@@ -156,8 +156,9 @@ def test_a_multi_line_record_with_a_field_too_few_is_dropped_whole_not_line_by_l
 def test_a_row_pasted_in_another_delimiter_or_quote_is_read_in_its_own_and_kept() -> None:
     # Given the real rows, one written with semicolons and one whose comma-holding text is quoted with '
     lines = physical_lines(body())
-    semicolon, apostrophe = _plain_lines(lines)[3], next(
-        index for index, line in enumerate(lines) if line.count('"') == 2 and "'" not in line and index > 50
+    semicolon, apostrophe = (
+        _plain_lines(lines)[3],
+        next(index for index, line in enumerate(lines) if line.count('"') == 2 and "'" not in line and index > 50),
     )
     lines[semicolon] = lines[semicolon].replace(",", ";")
     lines[apostrophe] = lines[apostrophe].replace('"', "'")
