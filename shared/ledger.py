@@ -85,6 +85,8 @@ class FileRecord(BaseModel):
     report_key: str | None = None
     processed_key: str | None = None
     layout: str | None = None
+    detected: dict[str, Any] | None = None
+    """The format the validator found (DetectedFormat): the dialect a chunk's parts are read in."""
     rows_in: int = 0
     rows_out: int = 0
     rows_dropped: dict[str, int] = Field(default_factory=dict)

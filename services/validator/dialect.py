@@ -277,9 +277,25 @@ def _fit_header(cells: list[str], width: int, data: Sequence[list[str]]) -> list
     return None
 
 
-def table_shape(sample: str, *, known_columns: frozenset[str] = frozenset()) -> TableShape:
-    """The dialect and the header, preamble and data start of a delimited file, from its head sample."""
-    reading = detect_dialect(sample)
+def _read_in(sample: str, dialect: Dialect) -> _Reading:
+    """The sample read in a dialect given beforehand (a part is read in the dialect of the file it was cut from)."""
+    lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
+    if len(sample) > DETECTION_SAMPLE_CHARS and len(lines) > 1:
+        lines = lines[:-1]
+    reading = _read_sample(lines, dialect)
+    if reading.width < 1:
+        raise CheckFailedError("format", f"no records in the sample read with {dialect.describe()}")
+    return reading
+
+
+def table_shape(
+    sample: str, *, known_columns: frozenset[str] = frozenset(), dialect: Dialect | None = None
+) -> TableShape:
+    """The dialect and the header, preamble and data start of a delimited file, from its head sample.
+
+    With `dialect`, the sample is read in it instead of detecting one.
+    """
+    reading = detect_dialect(sample) if dialect is None else _read_in(sample, dialect)
     width = reading.width
     lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
     records = reading.records[:HEADER_SEARCH_RECORDS]

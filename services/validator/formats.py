@@ -33,7 +33,7 @@ from shared.storage import SeekableReader
 from .checks import CheckFailedError
 from .decoding import TextEncoding, decode_head, detect_encoding
 from .dialect import TableShape, looks_like_column_names, table_shape
-from .records import ARROW_CONTENT_ERRORS
+from .records import ARROW_CONTENT_ERRORS, Dialect
 
 ContainerFormat = Literal["csv", "tsv", "jsonl", "json", "parquet"]
 Compression = Literal["none", "gzip"]
@@ -283,13 +283,18 @@ def read_head(raw_head: bytes, *, whole: bool, sample_bytes: int) -> Head:
 
 
 def inspect_head(
-    head: Head, *, known_columns: frozenset[str] = frozenset(), fallback_encoding: str | None = None
+    head: Head,
+    *,
+    known_columns: frozenset[str] = frozenset(),
+    fallback_encoding: str | None = None,
+    dialect: Dialect | None = None,
 ) -> ContentFormat | None:
     """Checks 1 and 2 on the head sample: the format, and that its bytes are readable text.
 
     Returns None when there is nothing to recognise (no bytes, or only whitespace): that is for the
     size and columns checks to report. `known_columns` are column names of configured layouts; a
-    first row made of them is a header.
+    first row made of them is a header. `dialect`, when given, is how delimited text is read (a part
+    of a chunked file, in the dialect found in the file it was cut from).
     """
     content = head.content
     if content[:4] == PARQUET_MAGIC:
@@ -311,7 +316,7 @@ def inspect_head(
     first_line = text.lstrip()[:1]
     if first_line in ("{", "["):
         return _inspect_json(text, head, encoding)
-    shape = table_shape(text, known_columns=known_columns)
+    shape = table_shape(text, known_columns=known_columns, dialect=dialect)
     return ContentFormat(
         format="tsv" if shape.dialect.delimiter == "\t" else "csv",
         compression=head.compression,
@@ -420,6 +425,14 @@ def parse_json_document(text: str | bytes) -> Any:
             return values
         value, position = decoder.raw_decode(source, position)
         values.append(value)
+
+
+def dialect_of(detected: DetectedFormat) -> Dialect | None:
+    """The dialect a detected format says delimited text is in; None for other formats."""
+    if detected.format not in ("csv", "tsv") or detected.delimiter is None:
+        return None
+    quote = detected.quote_char if detected.quoting else None
+    return Dialect(detected.delimiter, quote, detected.escape_char, detected.skip_initial_space)
 
 
 def records_in_document(document: Any) -> list[Any] | None:

@@ -33,6 +33,7 @@ from .decoding import content_as_utf8
 from .formats import (
     ContentFormat,
     Head,
+    dialect_of,
     inflate,
     inspect_head,
     parquet_footer_length,
@@ -42,6 +43,7 @@ from .formats import (
 from .intake import AdmittedFile
 from .layouts import Layout, LayoutSettings, ResolvedLayout, known_column_names, resolve_layout
 from .reading import CanonicalRows, json_document_columns, read_canonical
+from .records import Dialect
 
 # A gzip head read takes this much more compressed data than the sample needs, so that even
 # incompressible content fills the sample.
@@ -180,13 +182,16 @@ def examine_file(
     limits: ValidatorSettings,
     first_row_number: int = 0,
     expected_layout: str | None = None,
+    root_dialect: Dialect | None = None,
 ) -> Verdict:
     """Run the four checks in order and, for a file within the limits, read it into canonical rows.
 
     `expected_layout` is the layout of the root file a chunk was cut from: its parts must match it.
+    `root_dialect` is the dialect found in that file: a part is read in it, not in one detected on the
+    part alone (a part's sample can lack what told the whole file's dialect, e.g. its quoted fields).
     """
     try:
-        return _examine(source, dataset, limits, first_row_number, expected_layout)
+        return _examine(source, dataset, limits, first_row_number, expected_layout, root_dialect)
     except CheckFailedError as problem:
         return Rejected(problem.rejection)
 
@@ -217,14 +222,14 @@ def _resolve(
 
 
 def _inspect(
-    source: ByteSource, limits: ValidatorSettings, layouts: tuple[Layout, ...]
+    source: ByteSource, limits: ValidatorSettings, layouts: tuple[Layout, ...], dialect: Dialect | None
 ) -> tuple[Head, ContentFormat | None]:
     """Checks 1 and 2 on the head: the content sample, and the format found in it (None: nothing in it)."""
     head_length = min(source.size, limits.sample_bytes + _GZIP_HEAD_SLACK)
     raw_head = source.read(0, head_length) if head_length else b""
     head = read_head(raw_head, whole=head_length == source.size, sample_bytes=limits.sample_bytes)
     content_format = inspect_head(
-        head, known_columns=known_column_names(layouts), fallback_encoding=limits.fallback_encoding
+        head, known_columns=known_column_names(layouts), fallback_encoding=limits.fallback_encoding, dialect=dialect
     )
     if content_format is not None and content_format.format == "parquet" and head.compression == "none":
         content_format = content_format.with_parquet_schema(_read_parquet_footer(source))
@@ -261,9 +266,10 @@ def _examine(
     limits: ValidatorSettings,
     first_row_number: int,
     expected_layout: str | None,
+    root_dialect: Dialect | None,
 ) -> Verdict:
     layouts = limits.layout_settings.in_order()
-    head, content_format = _inspect(source, limits, layouts)
+    head, content_format = _inspect(source, limits, layouts, root_dialect)
     # A gzip-compressed Parquet file, and a JSON document, show their columns only once read whole.
     columns_later = content_format is not None and (
         (content_format.format == "parquet" and head.compression == "gzip") or not content_format.columns_known
@@ -350,6 +356,7 @@ def validate_file(
 ) -> Outcome:
     part_count = 1
     expected_layout = None
+    root_dialect = None
     if admitted.part is not None:
         expected = ledger.parts_expected(admitted.root_file_id)
         if expected is None:
@@ -358,6 +365,8 @@ def validate_file(
         part_count = expected
         root = ledger.get(admitted.root_file_id)
         expected_layout = root.layout if root is not None else None
+        if root is not None and root.detected is not None:
+            root_dialect = dialect_of(DetectedFormat.model_validate(root.detected))
     part_index = admitted.part.part_index if admitted.part else None
     rejected = RejectedFile(
         file_id=admitted.file_id,
@@ -393,13 +402,20 @@ def validate_file(
         limits=limits,
         first_row_number=first_row_number,
         expected_layout=expected_layout,
+        root_dialect=root_dialect,
     )
     if isinstance(verdict, Rejected):
         return reject(verdict.rejection)
     if isinstance(verdict, Oversized):
         if admitted.part is not None:
             return reject(Rejection(check="size", reason="a chunk is itself above the size limit"))
-        ledger.update(admitted.file_id, status="chunking", stage="chunker", layout=verdict.detected.layout)
+        ledger.update(
+            admitted.file_id,
+            status="chunking",
+            stage="chunker",
+            layout=verdict.detected.layout,
+            detected=verdict.detected.model_dump(),
+        )
         publisher.publish(
             FileOversized(
                 correlation_id=admitted.correlation_id,

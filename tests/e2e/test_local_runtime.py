@@ -6,6 +6,8 @@ templates and runs one worker process per service; files go in the way a user pu
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -114,6 +116,48 @@ def test_an_oversize_file_is_chunked_and_its_parts_add_up(tmp_path: Path) -> Non
     assert_rows_reconcile(file)
     parts = sorted((tmp_path / "out" / "chunks" / "train").rglob("part-*"))
     assert len(parts) == file["parts"]
+
+
+def _exported_by_another_tool(path: Path) -> Path:
+    """The real MARC reference CSV as a spreadsheet might export it: UTF-16 with a BOM, semicolons,
+    CRLF, a banner above the header, and one quote opened by mistake at the start of a field."""
+    rows = list(csv.reader(io.StringIO(MARC_REFERENCE.read_text(encoding="utf-8"), newline="")))
+    out = io.StringIO()
+    out.write("Exported from ReviewHub on 2024-03-01\r\nAll products\r\n\r\n")
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(rows)
+    lines = out.getvalue().split("\r\n")
+    lines[300] = lines[300].replace(";", ';"', 1)
+    path.write_text("\r\n".join(lines), encoding="utf-16", newline="")
+    return path
+
+
+def test_a_file_exported_by_another_tool_reads_the_same_whole_and_chunked(tmp_path: Path) -> None:
+    exported = _exported_by_another_tool(tmp_path / "reviews_export.csv")
+    chunked = write_config(
+        tmp_path / "config.json",
+        visibility_timeout_seconds=5,
+        services={
+            "validator": {"max_size_bytes": 300_000},
+            "chunker": {"part_size_bytes": 100_000, "max_quoted_record_bytes": 20_000},
+        },
+    )
+    summaries = []
+    for name, config in (("whole", None), ("chunked", chunked)):
+        arguments: list[str | Path] = ["run", "--train", exported, GIFT_CARD, "--out", tmp_path / name, "--json"]
+        if config is not None:
+            arguments += ["--config", config]
+        result = run_cli(*arguments)
+        assert result.returncode == 0, result.stderr[-3000:]
+        summaries.append(json.loads(result.stdout))
+
+    # Then read whole or in parts (each part in the dialect found in the whole file), the export gives
+    # the same rows: every review but the one whose line holds the stray quote, none of them lost
+    whole, parts = (summary["files"][0] for summary in summaries)
+    assert (whole["status"], whole["parts"], parts["status"], parts["parts"] > 1) == ("validated", 1, "chunked", True)
+    for file in (whole, parts):
+        assert file["layout"] == "marc-text"
+        assert (file["rows_in"], file["rows_out"], file["rows_dropped"]) == (1381, 1380, {"malformed_record": 1})
+        assert file["reconciliation"]["rows_lost"] == 0 and file["reconciliation"]["problems"] == []
 
 
 def test_a_rejected_file_settles_with_a_report_and_an_alert(tmp_path: Path) -> None:

@@ -539,3 +539,22 @@ def test_configured_layouts_reach_the_reader(monkeypatch: pytest.MonkeyPatch) ->
 
     assert isinstance(verdict, Accepted)
     assert verdict.rows.table.column("rating").to_pylist() == [5, 1]
+
+
+def test_a_part_is_read_in_the_dialect_of_the_file_it_was_cut_from() -> None:
+    # Given a part of a semicolon export holding no quoted field, but one quote opened by mistake
+    from services.validator.records import Dialect
+
+    rows = list(csv.reader(io.StringIO(NANNYML.read_text(encoding="utf-8"), newline="")))[:200]
+    plain = [[value.replace(";", ",").replace('"', "") for value in row] for row in rows]
+    lines = [";".join(row) for row in plain]
+    lines[100] = lines[100].replace(";", ';"', 1)
+    part = ("\n".join(lines) + "\n").encode()
+
+    # When it is read in the dialect found in the whole file (quoted with ")
+    verdict = examine_file(InMemoryBytes(part), dataset="train", limits=limits(), root_dialect=Dialect(";", '"'))
+
+    # Then that dialect is used, and the line with the stray quote is the one malformed record
+    assert isinstance(verdict, Accepted), verdict
+    assert (verdict.detected.delimiter, verdict.detected.quoting) == (";", True)
+    assert verdict.rows.rows_dropped == {"malformed_record": 1} and verdict.rows.malformed_lines == [101]
