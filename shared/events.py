@@ -180,10 +180,11 @@ class FileValidated(FileDetail):
         default_factory=dict,
         description="Which source column became which canonical column (review_id, title, text, rating, language).",
     )
-    encoding: str = Field(
-        default="utf-8",
-        description="How the text was decoded: utf-8, utf-8-sig, utf-16-le, …, or the fallback encoding's name "
-        "when some bytes were not UTF-8 and REVIEWS_VALIDATOR_FALLBACK_ENCODING decoded them.",
+    detected: DetectedFormat | None = Field(
+        default=None,
+        description="How the file was read: format, compression, encoding (the fallback encoding's name when "
+        "REVIEWS_VALIDATOR_FALLBACK_ENCODING decoded bytes that were not UTF-8), dialect, the preamble lines "
+        "skipped and the header rows.",
     )
     malformed_lines: list[int] = Field(
         default_factory=list,

@@ -37,6 +37,7 @@ SUMMARY_FILE_FIELDS = {
     "file_id",
     "status",
     "layout",
+    "detected",
     "parts",
     "rows_in",
     "rows_out",
@@ -156,6 +157,7 @@ def test_a_file_exported_by_another_tool_reads_the_same_whole_and_chunked(tmp_pa
     assert (whole["status"], whole["parts"], parts["status"], parts["parts"] > 1) == ("validated", 1, "chunked", True)
     for file in (whole, parts):
         assert file["layout"] == "marc-text"
+        assert (file["detected"]["encoding"], file["detected"]["delimiter"]) == ("utf-16-le", ";")
         assert (file["rows_in"], file["rows_out"], file["rows_dropped"]) == (1381, 1380, {"malformed_record": 1})
         assert file["reconciliation"]["rows_lost"] == 0 and file["reconciliation"]["problems"] == []
 

@@ -175,6 +175,16 @@ def test_validator_validates_the_real_file_once_however_often_it_is_announced(
     assert (validated["layout"], stored.layout) == ("aws-customer-reviews", "aws-customer-reviews")
     assert validated["kept_columns"] == ["review_id", "star_rating", "review_headline", "review_body"]
     assert "customer_id" in validated["dropped_columns"] and validated["rows_dropped"] == {}
+    # And the event says which column became which role, and how the file was read
+    assert validated["column_roles"] == {
+        "review_id": "review_id",
+        "title": "review_headline",
+        "text": "review_body",
+        "rating": "star_rating",
+    }
+    assert validated["detected"]["delimiter"] == "\t" and validated["detected"]["quoting"] is False
+    assert (validated["detected"]["preamble_lines"], validated["malformed_lines"]) == (0, [])
+    assert stored.detected == validated["detected"]
     processed = pq.read_table(
         io.BytesIO(pipeline.aws.s3.get_object(Bucket=pipeline.bucket, Key=validated["processed_key"])["Body"].read())
     )
