@@ -29,7 +29,7 @@ from typing import Literal
 import clevercsv
 
 from .checks import CheckFailedError
-from .records import Dialect, Record, physical_lines, read_records
+from .records import Dialect, Record, other_dialects_of, physical_lines, read_in_another_dialect, read_records
 from .roles import role_candidates
 
 LineTerminator = Literal["lf", "crlf", "cr"]
@@ -302,6 +302,11 @@ def table_shape(
     data = [record.fields for record in reading.records if record.fields is not None]
     cells = [_cells(record, lines, reading.dialect) for record in records]
     fitted = [_fit_header(row, width, data) for row in cells]
+    # A header written in another delimiter or quote than the data (pasted from another export).
+    others = other_dialects_of(reading.dialect)
+    for index, record in enumerate(records):
+        if fitted[index] is None and record.line < len(lines):
+            fitted[index] = read_in_another_dialect(lines[record.line], reading.dialect, others, width)
 
     header_at: int | None = None
     header_rows = 0

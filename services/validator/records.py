@@ -139,7 +139,7 @@ _OTHER_DELIMITERS = (",", ";", "\t", "|")
 _OTHER_QUOTES = ('"', "'")
 
 
-def _other_dialects(dialect: Dialect) -> list[Dialect]:
+def other_dialects_of(dialect: Dialect) -> list[Dialect]:
     """The file's delimiter with the other quote, then the other delimiters with either quote."""
     others = [Dialect(dialect.delimiter, quote, dialect.escape_char) for quote in _OTHER_QUOTES]
     others += [Dialect(delimiter, quote) for delimiter in _OTHER_DELIMITERS for quote in _OTHER_QUOTES]
@@ -154,7 +154,7 @@ def _fields(line: str, dialect: Dialect) -> list[str]:
     return next(csv.reader([line], **dialect.csv_options()), [])
 
 
-def _read_in_another_dialect(line: str, dialect: Dialect, others: Sequence[Dialect], width: int) -> list[str] | None:
+def read_in_another_dialect(line: str, dialect: Dialect, others: Sequence[Dialect], width: int) -> list[str] | None:
     """The line's fields in the first other dialect that gives it exactly the file's number of fields.
 
     Another quote counts only when it encloses a delimiter: a line that has the right number of fields
@@ -186,7 +186,7 @@ def read_records(
     kept, read in that dialect: it is not broken, only written differently.
     """
     stop = len(lines) if stop is None else stop
-    others = _other_dialects(dialect) if other_dialects and width is not None else []
+    others = other_dialects_of(dialect) if other_dialects and width is not None else []
     options = dialect.csv_options()
     position = start
     while position < stop:
@@ -218,7 +218,7 @@ def read_records(
             if spanned > 1 and _whole_record_is_broken(lines, dialect, width, first, cursor.position):
                 yield Record(first, spanned, None)  # a real multi-line record with a field too many or too few
                 continue
-            recovered = _read_in_another_dialect(lines[first], dialect, others, width) if others else None
+            recovered = read_in_another_dialect(lines[first], dialect, others, width) if others else None
             yield Record(first, 1, recovered, other_dialect=recovered is not None)
             if spanned > 1:
                 restart_at = first + 1  # a stray quote ran on: the lines after its line are read again

@@ -150,3 +150,11 @@ def test_a_banner_row_above_a_two_row_header_is_preamble() -> None:
 
     assert (shape.preamble_lines, shape.header_rows, shape.data_line) == (1, 2, 3)
     assert shape.columns == ("review id", "stars", "text", "review title")
+
+
+def test_a_header_written_with_another_delimiter_than_the_data_is_still_the_header() -> None:
+    text = ";".join(HEADER) + "\n" + written().split("\n", 1)[1]
+
+    shape = table_shape(text)
+
+    assert (shape.dialect.delimiter, shape.header_rows, shape.columns) == (",", 1, tuple(HEADER))
