@@ -365,6 +365,9 @@ def _inspect_json(text: str, head: Head, encoding: TextEncoding) -> ContentForma
     lines, parsed = _parsed_lines(text)
     objects = sum(isinstance(record, dict) for record in parsed)
     arrays = sum(isinstance(record, list) for record in parsed)
+    if len(parsed) == 1 and isinstance(parsed[0], dict) and records_in_document(parsed[0]) is not None:
+        # One object on one line whose one array holds the records ({"reviews": [{…}, {…}]}): a document.
+        return ContentFormat(format="json", compression=head.compression, encoding=encoding)
     if objects >= len(lines) / 2:
         columns, types = keys_and_types(parsed)
         return ContentFormat(

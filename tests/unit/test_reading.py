@@ -558,3 +558,42 @@ def test_a_part_is_read_in_the_dialect_of_the_file_it_was_cut_from() -> None:
     assert isinstance(verdict, Accepted), verdict
     assert (verdict.detected.delimiter, verdict.detected.quoting) == (";", True)
     assert verdict.rows.rows_dropped == {"malformed_record": 1} and verdict.rows.malformed_lines == [101]
+
+
+def _beauty_records(count: int) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for line in BEAUTY.read_text(encoding="utf-8").splitlines()[:count]]
+
+
+@pytest.mark.parametrize("shape", ["array", "object-holding-an-array", "pretty-printed-objects", "array-lines"])
+def test_json_documents_and_array_lines_are_read_like_json_lines(shape: str) -> None:
+    import json
+
+    records = _beauty_records(60)
+    keys = ["reviewText", "overall", "summary"]
+    if shape == "array":
+        data = json.dumps(records, indent=1)
+    elif shape == "object-holding-an-array":
+        data = json.dumps({"source": "export", "reviews": records})
+    elif shape == "pretty-printed-objects":
+        data = "\n".join(json.dumps(record, indent=2) for record in records)
+    else:
+        data = "\n".join(json.dumps(row) for row in [keys, *([record.get(key) for key in keys] for record in records)])
+
+    rows = accepted(data.encode()).rows
+
+    expected = [record["reviewText"] for record in records if str(record.get("reviewText") or "").strip()]
+    assert rows.table.column("text").to_pylist() == expected
+    assert rows.rows_in == 60
+    assert rows.table.column("rating").to_pylist()[:3] == [int(str(record["overall"])[0]) for record in records[:3]]
+
+
+def test_json_lines_whose_lines_are_arrays_without_names_are_refused_saying_so() -> None:
+    import json
+
+    data = "\n".join(json.dumps([record.get("reviewText"), record.get("overall")]) for record in _beauty_records(20))
+
+    rejection = rejected(data.encode()).rejection
+
+    assert rejection.check == "format" and "lines are arrays" in rejection.reason and "column names" in rejection.reason
