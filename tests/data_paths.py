@@ -13,4 +13,21 @@ SAMPLES = REPO / "samples"
 REAL_FILES = reference_files(SHARED_DATA)
 """Every file in ../shared/data and what the validator makes of it as training data."""
 
-__all__ = ["ACCEPT", "REAL_FILES", "REJECT", "REPO", "SAMPLES", "SHARED_DATA"]
+GIFT_CARD_DETECTED = {
+    "format": "tsv",
+    "compression": "none",
+    "encoding": "utf-8",
+    "delimiter": "\t",
+    "quoting": False,
+    "quote_char": '"',
+    "escape_char": None,
+    "skip_initial_space": False,
+    "line_terminator": "lf",
+    "preamble_lines": 0,
+    "header_rows": 1,
+    "has_header": True,
+    "layout": "aws-customer-reviews",
+}
+"""How the validator reads the AWS Gift Card TSV (DetectedFormat): tab-delimited, its bare quotes taken as data."""
+
+__all__ = ["ACCEPT", "GIFT_CARD_DETECTED", "REAL_FILES", "REJECT", "REPO", "SAMPLES", "SHARED_DATA"]

@@ -25,7 +25,7 @@ from shared.ledger import file_id_for
 from shared.resources import resources_for
 from shared.samples import sample_event, sample_s3_object_created, sqs_wrapped
 from shared.settings import PipelineSettings
-from tests.data_paths import SHARED_DATA
+from tests.data_paths import GIFT_CARD_DETECTED, SHARED_DATA
 from tests.integration.conftest import MotoStack, lambda_context
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -252,21 +252,7 @@ def test_a_file_above_the_size_limit_goes_to_the_chunker_and_stays_in_raw(
     assert (oversized["key"], oversized["size"], oversized["max_size_bytes"]) == (GIFT_CARD_KEY, 301983, 100_000)
     assert oversized["version_id"] == received["detail"]["version_id"]
     # The head passed the format, readability and columns checks: the chunker is told what it will split
-    assert oversized["detected"] == {
-        "format": "tsv",
-        "compression": "none",
-        "encoding": "utf-8",
-        "delimiter": "\t",
-        "quoting": False,
-        "quote_char": '"',
-        "escape_char": None,
-        "skip_initial_space": False,
-        "line_terminator": "lf",
-        "preamble_lines": 0,
-        "header_rows": 1,
-        "has_header": True,
-        "layout": "aws-customer-reviews",
-    }
+    assert oversized["detected"] == GIFT_CARD_DETECTED
     assert pipeline.details("FileValidated") == pipeline.details("FileRejected") == []
     assert pipeline.record(oversized["file_id"]).status == "chunking"
     assert pipeline.object_versions() == before
