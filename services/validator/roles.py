@@ -77,6 +77,24 @@ _SPECIFIC: dict[Role, tuple[str, ...]] = {
     ),
     "language": ("language", "review_language", "language_code", "lang", "locale_language"),
 }
+# Exports in other languages name their columns in them: the ones of the MARC languages (es, fr, de).
+_OTHER_LANGUAGES: dict[Role, tuple[str, ...]] = {
+    "title": ("título", "titulo", "titre", "titel"),
+    "text": ("texto", "comentario", "reseña", "resena", "commentaire", "avis", "kommentar", "rezension"),
+    "rating": (
+        "estrellas",
+        "puntuación",
+        "puntuacion",
+        "calificación",
+        "calificacion",
+        "valoración",
+        "valoracion",
+        "étoiles",
+        "etoiles",
+        "sterne",
+    ),
+    "language": ("idioma", "langue", "sprache"),
+}
 _GENERIC: dict[Role, tuple[str, ...]] = {
     "review_id": ("id", "uid", "index"),
     "title": ("subject", "heading", "caption"),
@@ -99,7 +117,7 @@ def _table(names: Mapping[Role, tuple[str, ...]]) -> dict[str, Role]:
     return table
 
 
-_SPECIFIC_NAMES = _table(_SPECIFIC)
+_SPECIFIC_NAMES = _table(_SPECIFIC) | _table(_OTHER_LANGUAGES)
 _GENERIC_NAMES = _table(_GENERIC)
 
 

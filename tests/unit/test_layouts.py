@@ -352,3 +352,12 @@ def test_a_column_name_repeated_for_one_role_is_refused_naming_it() -> None:
     problem = refusal(_fine_food_with(["Summary", "Text", "Score", "ProfileName"], {"ProfileName": "Text"}))
 
     assert problem.details["columns"] == ["Text"] and "appears 2 times" in problem.reason
+
+
+def test_spanish_column_names_are_recognised_for_the_spanish_marc_reviews() -> None:
+    lines = (DATA / "marc-train-es-uniprompt-kshot-union/marc_es_train_kshot_union.csv").read_bytes().splitlines()
+    data = "índice,Reseña,Estrellas\n".encode() + b"\n".join(lines[::50])
+
+    resolved = resolve(data)
+
+    assert resolved.source_columns == {"text": "Reseña", "rating": "Estrellas"}
