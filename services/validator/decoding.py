@@ -53,10 +53,6 @@ class TextEncoding:
     fallback: str | None = None
     """Encoding of the byte sequences that are not UTF-8, when a fallback was needed."""
 
-    @property
-    def is_utf8(self) -> bool:
-        return self.codec == UTF8 and self.fallback is None
-
 
 def _line_of(content: bytes | memoryview, offset: int) -> int:
     return bytes(content[:offset]).count(b"\n") + 1
@@ -98,19 +94,15 @@ def _fallback_handler_name(fallback: str) -> str:
     return name
 
 
-def _not_utf8(content: bytes | memoryview, error: UnicodeDecodeError, base: int, fallback: str | None) -> Exception:
+def _not_utf8(content: bytes | memoryview, error: UnicodeDecodeError, base: int) -> CheckFailedError:
     offset = base + error.start
     bad = bytes(content[offset : offset + min(4, error.end - error.start)])
     line = _line_of(content, offset)
-    hint = (
-        f"the fallback encoding {fallback} could not decode it either"
-        if fallback
-        else "convert the file to UTF-8, or set REVIEWS_VALIDATOR_FALLBACK_ENCODING (e.g. cp1252) if it is "
-        "in a legacy encoding (a mix of UTF-8 and cp1252/latin-1 is a common cause)"
-    )
     return CheckFailedError(
         "readability",
-        f"not UTF-8: undecodable byte(s) 0x{bad.hex()} at byte offset {offset} (line {line}); {hint}",
+        f"not UTF-8: undecodable byte(s) 0x{bad.hex()} at byte offset {offset} (line {line}); convert the file "
+        "to UTF-8, or set REVIEWS_VALIDATOR_FALLBACK_ENCODING (e.g. cp1252) if it is in a legacy encoding (a "
+        "mix of UTF-8 and cp1252/latin-1 is a common cause)",
         offset=offset,
         line=line,
     )
@@ -159,23 +151,23 @@ def decode_head(head: bytes, encoding: TextEncoding, *, complete: bool) -> tuple
     Refuses binary content and, without a fallback, bytes that are not UTF-8.
     """
     body = head[encoding.bom_bytes :]
-    if encoding.codec == UTF8:
-        _refuse_binary(body[:PROBE_BYTES].decode("latin-1"), PROBE_BYTES)
     if encoding.codec != UTF8:
         try:
             text = codecs.getincrementaldecoder(encoding.codec)(errors="strict").decode(body, final=complete)
         except UnicodeDecodeError as error:
             raise _damaged(encoding, error.start + encoding.bom_bytes) from None
+        _refuse_binary(text, PROBE_BYTES)
     else:
+        # Judged on the bytes (as latin-1, one character each), before undecodable bytes hide that they are binary.
+        _refuse_binary(body[:PROBE_BYTES].decode("latin-1"), PROBE_BYTES)
         try:
             text = codecs.getincrementaldecoder(UTF8)().decode(body, final=complete)
         except UnicodeDecodeError as error:
             if encoding.fallback is None:
-                raise _not_utf8(head, error, encoding.bom_bytes, None) from None
+                raise _not_utf8(head, error, encoding.bom_bytes) from None
             handler = _fallback_handler_name(encoding.fallback)
             text = codecs.getincrementaldecoder(UTF8)(errors=handler).decode(body, final=complete)
             encoding = TextEncoding(name=encoding.fallback, codec=UTF8, fallback=encoding.fallback)
-    _refuse_binary(text, PROBE_BYTES)
     if not complete:
         text = text[: max(text.rfind("\n"), text.rfind("\r")) + 1]  # the sample was cut: whole lines only
     return encoding, text
@@ -205,7 +197,7 @@ def content_as_utf8(content: pa.Buffer, encoding: TextEncoding) -> tuple[pa.Buff
             raw.decode(UTF8)
         except UnicodeDecodeError as error:
             if encoding.fallback is None:
-                raise _not_utf8(raw, error, 0, None) from None
+                raise _not_utf8(raw, error, 0) from None
         fallback = encoding.fallback or UTF8
         decoded = raw.decode(UTF8, errors=_fallback_handler_name(fallback))
         return pa.py_buffer(decoded.encode(UTF8)), TextEncoding(name=fallback, codec=UTF8, fallback=fallback)

@@ -11,15 +11,13 @@ for a file full of quoted fields; the record counts do not fall for that.) When 
 a quote character found inside fields is not the file's quote (a writer quoting with it would have
 quoted those fields), and otherwise the standard dialect is taken.
 
-The table: lines above the header that are not part of the table (an export banner) are the
-preamble; the header is the first row whose cells name the columns' roles (or, failing names, a row
-of names above data of another kind), possibly spread over two rows; files without one are
-headerless.
+The table: the header is the row, or pair of rows joined cell by cell, whose cells name the most
+columns' roles (or, failing names, a row of names above data of another kind); lines above it that
+are not part of the table (an export banner) are the preamble; files without one are headerless.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -29,7 +27,15 @@ from typing import Literal
 import clevercsv
 
 from .checks import CheckFailedError
-from .records import Dialect, Record, other_dialects_of, physical_lines, read_in_another_dialect, read_records
+from .records import (
+    Dialect,
+    Record,
+    fields_of_line,
+    other_dialects_of,
+    physical_lines,
+    read_in_another_dialect,
+    read_records,
+)
 from .roles import role_candidates
 
 LineTerminator = Literal["lf", "crlf", "cr"]
@@ -37,8 +43,6 @@ LineTerminator = Literal["lf", "crlf", "cr"]
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|", " ")
 # Characters of the sample judged by the detectors: a few hundred records, in a few tens of milliseconds.
 DETECTION_SAMPLE_CHARS = 64 * 1024
-# CleverCSV's share of it: enough rows to weigh cell patterns, and its detector's time grows with it.
-CLEVERCSV_SAMPLE_CHARS = 64 * 1024
 # Dialects that read this much less of the sample consistently than the best are out of the running.
 CONSISTENCY_MARGIN = 0.01
 # Below this share of records with one number of fields, no dialect describes the file.
@@ -68,6 +72,8 @@ class TableShape:
     """Header names (cells of a two-row header joined by a space); empty when headerless."""
     data_line: int
     """0-based physical line on which the data records start."""
+    data_offset: int
+    """Where they start in the content as UTF-8 (the lines above them, as the sample reads them)."""
     sample_rows: tuple[tuple[str, ...], ...] = ()
     """The first well-formed data records: what a headerless file's columns hold."""
 
@@ -78,6 +84,8 @@ class _Reading:
     width: int
     share: float
     records: list[Record]
+    lines: Sequence[str]
+    """The sample's whole lines, which `records` index."""
 
 
 def line_terminator_of(text: str) -> LineTerminator:
@@ -94,14 +102,22 @@ def _modal_width(records: Sequence[Record]) -> int:
     return widths.most_common(1)[0][0] if widths else 0
 
 
+def _sample_lines(sample: str) -> list[str]:
+    """The whole lines of the sample's first DETECTION_SAMPLE_CHARS."""
+    lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
+    if len(sample) > DETECTION_SAMPLE_CHARS and len(lines) > 1:
+        lines = lines[:-1]  # the cut may fall inside a line
+    return lines
+
+
 def _read_sample(lines: Sequence[str], dialect: Dialect) -> _Reading:
     plain = list(read_records(lines, dialect, None))
     width = _modal_width(plain)
     if width < 2:
-        return _Reading(dialect, width, 0.0, plain)
+        return _Reading(dialect, width, 0.0, plain, lines)
     records = list(read_records(lines, dialect, width))
     consistent = sum(1 for record in records if record.fields is not None)
-    return _Reading(dialect, width, consistent / len(records) if records else 0.0, records)
+    return _Reading(dialect, width, consistent / len(records) if records else 0.0, records, lines)
 
 
 def _candidates(sample: str) -> list[Dialect]:
@@ -152,7 +168,7 @@ def _choose(finalists: list[_Reading], sample: str) -> _Reading:
         ]
         return min(unquoted or finalists, key=_preference)
     by_dialect = {reading.dialect: reading for reading in finalists}
-    proposed = _clevercsv_choice(sample[:CLEVERCSV_SAMPLE_CHARS])
+    proposed = _clevercsv_choice(sample)
     if proposed in by_dialect:
         chosen = by_dialect[proposed]
         # CleverCSV cannot express initial spaces: its dialect's spaced twin wins when it reads more.
@@ -163,9 +179,7 @@ def _choose(finalists: list[_Reading], sample: str) -> _Reading:
 
 def detect_dialect(sample: str) -> _Reading:
     """The dialect of the sample, with the sample read in it."""
-    lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
-    if len(sample) > DETECTION_SAMPLE_CHARS and len(lines) > 1:
-        lines = lines[:-1]  # the cut may fall inside a line
+    lines = _sample_lines(sample)
     text = "".join(lines)
     readings = [_read_sample(lines, dialect) for dialect in _candidates(text)]
     usable = [reading for reading in readings if reading.width >= 2]
@@ -254,11 +268,7 @@ def _continues_header(row: list[str], data: Sequence[list[str]]) -> bool:
 
 def _cells(record: Record, lines: Sequence[str], dialect: Dialect) -> list[str]:
     """A record's cells; for a broken one, the cells of its first line read on their own."""
-    if record.fields is not None:
-        return record.fields
-    if record.line >= len(lines):
-        return []
-    return next(csv.reader([lines[record.line]], **dialect.csv_options()), [])
+    return record.fields if record.fields is not None else fields_of_line(lines[record.line], dialect)
 
 
 def _is_banner(cells: list[str], line: str, width: int) -> bool:
@@ -279,10 +289,7 @@ def _fit_header(cells: list[str], width: int, data: Sequence[list[str]]) -> list
 
 def _read_in(sample: str, dialect: Dialect) -> _Reading:
     """The sample read in a dialect given beforehand (a part is read in the dialect of the file it was cut from)."""
-    lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
-    if len(sample) > DETECTION_SAMPLE_CHARS and len(lines) > 1:
-        lines = lines[:-1]
-    reading = _read_sample(lines, dialect)
+    reading = _read_sample(_sample_lines(sample), dialect)
     if reading.width < 1:
         raise CheckFailedError("format", f"no records in the sample read with {dialect.describe()}")
     return reading
@@ -297,7 +304,7 @@ def table_shape(
     """
     reading = detect_dialect(sample) if dialect is None else _read_in(sample, dialect)
     width = reading.width
-    lines = physical_lines(sample[:DETECTION_SAMPLE_CHARS])
+    lines = reading.lines
     records = reading.records[:HEADER_SEARCH_RECORDS]
     data = [record.fields for record in reading.records if record.fields is not None]
     cells = [_cells(record, lines, reading.dialect) for record in records]
@@ -305,7 +312,7 @@ def table_shape(
     # A header written in another delimiter or quote than the data (pasted from another export).
     others = other_dialects_of(reading.dialect)
     for index, record in enumerate(records):
-        if fitted[index] is None and record.line < len(lines):
+        if fitted[index] is None:
             fitted[index] = read_in_another_dialect(lines[record.line], reading.dialect, others, width)
 
     header_at: int | None = None
@@ -372,5 +379,6 @@ def table_shape(
         header_rows=header_rows,
         columns=columns,
         data_line=data_line,
+        data_offset=len("".join(lines[:data_line]).encode("utf-8")),
         sample_rows=sample_rows,
     )

@@ -70,10 +70,6 @@ class ContentFormat:
     parquet_schema: pa.Schema | None = None
 
     @property
-    def is_text(self) -> bool:
-        return self.format != "parquet"
-
-    @property
     def has_header(self) -> bool:
         return self.shape.header_rows > 0 if self.shape is not None else bool(self.columns)
 

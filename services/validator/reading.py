@@ -20,7 +20,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -33,7 +32,7 @@ from .checks import CheckFailedError
 from .formats import ContentFormat, parse_json_document, records_in_document
 from .layouts import MappedField, ResolvedLayout
 from .ratings import map_ratings, parse_ratings
-from .records import ARROW_CONTENT_ERRORS, STRADDLING, arrow_failure, read_delimited
+from .records import ARROW_CONTENT_ERRORS, FIRST_REPORTED, STRADDLING, arange, arrow_failure, read_delimited
 
 DropReason = Literal[
     "malformed_record",
@@ -44,7 +43,7 @@ DropReason = Literal[
     "rating_out_of_range",
 ]
 """Why a row is dropped, in precedence order: a row is counted under its first reason only."""
-FIRST_ROWS_REPORTED = 10
+FIRST_ROWS_REPORTED = FIRST_REPORTED
 
 
 @dataclass(frozen=True)
@@ -82,16 +81,12 @@ class _ParsedRows:
     records_in_other_dialect: int = 0
 
 
-def _arange(count: int) -> pa.Array:
-    return pa.array(np.arange(count, dtype=np.int64))
-
-
 def _every_row_parsed(table: pa.Table, resolved: ResolvedLayout) -> _ParsedRows:
     """A table read whole, with no row left unparsed (JSON lines read in one go, Parquet)."""
     rows_in = int(table.num_rows)
     return _ParsedRows(
         rows_in=rows_in,
-        positions=_arange(rows_in),
+        positions=arange(rows_in),
         columns={name: table.column(column) for name, column in resolved.source_columns.items()},
         malformed=pa.array([], pa.int64()),
     )
@@ -110,30 +105,15 @@ def _unique_names(names: tuple[str, ...]) -> list[str]:
     return unique
 
 
-def _data_offset(content: pa.Buffer, lines: int, terminator: bytes) -> int:
-    """Byte offset just past the first `lines` physical lines."""
-    view = memoryview(content)
-    head = bytes(view[: min(len(view), 4 * 1024 * 1024)])
-    offset = 0
-    for _ in range(lines):
-        found = head.find(terminator, offset)
-        if found < 0:
-            return len(view)
-        offset = found + len(terminator)
-    return offset
-
-
 def _parse_delimited(
     content: pa.Buffer, content_format: ContentFormat, resolved: ResolvedLayout, block_size: int
 ) -> _ParsedRows:
     shape = content_format.shape
     assert shape is not None, "delimited content has a table shape"
-    terminator = b"\r" if shape.line_terminator == "cr" else b"\n"
-    offset = _data_offset(content, shape.data_line, terminator)
     names = _unique_names(resolved.column_names)
     kept = list(dict.fromkeys(resolved.source_columns.values()))
     rows = read_delimited(
-        content.slice(offset),
+        content.slice(shape.data_offset),
         shape.dialect,
         names,
         kept,

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, AnyStr
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,8 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z")
 STRADDLING = "straddl"  # Arrow's message for a record longer than its read block
+# Broken rows and lines reported by number: the first few say where to look.
+FIRST_REPORTED = 10
 # What Arrow raises for content it cannot parse; its memory and I/O errors are not the file's fault.
 ARROW_CONTENT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, pa.ArrowKeyError)
 
@@ -110,14 +112,18 @@ def _is_blank(fields: list[str], width: int | None) -> bool:
     return len(fields) == 1 and width != 1 and not fields[0].strip()
 
 
+def _unescaped_quotes(text: AnyStr, quote: AnyStr, escape: AnyStr | None) -> int:
+    """Quotes in `text` that open or close a field: an escaped quote is data, and so is an escaped escape."""
+    if escape:
+        nothing = text[:0]
+        text = text.replace(escape + escape, nothing).replace(escape + quote, nothing)
+    return text.count(quote)
+
+
 def _quote_left_open(lines: Sequence[str], start: int, stop: int, dialect: Dialect) -> bool:
-    quote = dialect.quote_char
-    if quote is None:
+    if dialect.quote_char is None:
         return False
-    text = "".join(lines[start:stop])
-    if dialect.escape_char:
-        text = text.replace(dialect.escape_char * 2, "").replace(dialect.escape_char + quote, "")
-    return text.count(quote) % 2 == 1
+    return _unescaped_quotes("".join(lines[start:stop]), dialect.quote_char, dialect.escape_char) % 2 == 1
 
 
 # Records looked at to tell a stray quote from a broken multi-line record.
@@ -150,7 +156,8 @@ def other_dialects_of(dialect: Dialect) -> list[Dialect]:
     ]
 
 
-def _fields(line: str, dialect: Dialect) -> list[str]:
+def fields_of_line(line: str, dialect: Dialect) -> list[str]:
+    """One line's fields, read on its own."""
     return next(csv.reader([line], **dialect.csv_options()), [])
 
 
@@ -160,11 +167,11 @@ def read_in_another_dialect(line: str, dialect: Dialect, others: Sequence[Dialec
     Another quote counts only when it encloses a delimiter: a line that has the right number of fields
     with quotes taken as data is one whose quote was opened by mistake, and that is a broken record.
     """
-    quotes_as_data = len(_fields(line, Dialect(dialect.delimiter, None))) == width
+    quotes_as_data = len(fields_of_line(line, Dialect(dialect.delimiter, None))) == width
     for other in others:
         if other.delimiter == dialect.delimiter and quotes_as_data:
             continue
-        fields = _fields(line, other)
+        fields = fields_of_line(line, other)
         if len(fields) == width:
             return fields
     return None
@@ -244,7 +251,8 @@ class DelimitedRows:
     """Records kept that were written in another delimiter or quote than the file's."""
 
 
-def _arange(count: int) -> pa.Array:
+def arange(count: int) -> pa.Array:
+    """Positions 0 … count-1, as Arrow int64."""
     return pa.array(np.arange(count, dtype=np.int64))
 
 
@@ -259,18 +267,15 @@ def arrow_failure(error: Exception, block_size: int) -> CheckFailedError:
 
 
 def _quotes_pair_up(data: pa.Buffer, dialect: Dialect) -> bool:
-    quote = (dialect.quote_char or "").encode()
-    if not quote:
+    if dialect.quote_char is None:
         return True
+    quote = dialect.quote_char.encode()
+    escape = dialect.escape_char.encode() if dialect.escape_char else None
     view = memoryview(data)
     step = 16 * 1024 * 1024  # bounded copies: a slice of a buffer must become bytes to be counted
-    escape = (dialect.escape_char or "").encode()
-    count = 0
-    for offset in range(0, len(view), step):
-        piece = bytes(view[offset : offset + step])
-        count += piece.count(quote)
-        if escape:
-            count -= piece.count(escape + quote) - piece.count(escape + escape + quote)
+    count = sum(
+        _unescaped_quotes(bytes(view[offset : offset + step]), quote, escape) for offset in range(0, len(view), step)
+    )
     return count % 2 == 0
 
 
@@ -330,7 +335,7 @@ def _read_record_by_record(
         other_dialect += record.other_dialect
         if record.fields is None:
             malformed.append(position)
-            if len(malformed_lines) < 10:
+            if len(malformed_lines) < FIRST_REPORTED:
                 malformed_lines.append(first_line_number + record.line)
             continue
         positions.append(position)
@@ -365,7 +370,7 @@ def read_delimited(
         if table is not None:
             return DelimitedRows(
                 columns={name: table.column(name) for name in kept},
-                positions=_arange(table.num_rows),
+                positions=arange(table.num_rows),
                 records=table.num_rows,
                 malformed=[],
                 malformed_lines=[],

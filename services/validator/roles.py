@@ -131,11 +131,6 @@ def role_of(name: str) -> tuple[Role, int] | None:
     return None
 
 
-def known_role_names() -> frozenset[str]:
-    """Every normalised name that stands for a role: a first row made of such names is a header."""
-    return frozenset(_SPECIFIC_NAMES) | frozenset(_GENERIC_NAMES)
-
-
 @dataclass(frozen=True)
 class RoleCandidates:
     """For each role, the columns that could hold it, best tier only."""
