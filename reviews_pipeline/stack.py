@@ -58,15 +58,26 @@ class StackInfo:
             environment["AWS_SECRET_ACCESS_KEY"] = LOCAL_CREDENTIALS["aws_secret_access_key"]
         return environment
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, owner_pid: int | None = None) -> None:
+        """Write the names as JSON, with the pid of the process that keeps the stack up (if one does)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        path.write_text(json.dumps({**asdict(self), "owner_pid": owner_pid}, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> StackInfo:
         document = json.loads(path.read_text(encoding="utf-8"))
+        document.pop("owner_pid", None)
         document["queues"] = {name: QueuePair(**pair) for name, pair in document["queues"].items()}
         return cls(**document)
+
+    @staticmethod
+    def owner_of(path: Path) -> int | None:
+        """The pid saved with the stack's names, or None (no file, none saved, or not a state file)."""
+        try:
+            owner = json.loads(path.read_text(encoding="utf-8")).get("owner_pid")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return owner if isinstance(owner, int) else None
 
 
 def session_for(endpoint_url: str | None, region: str = LOCAL_REGION) -> boto3.session.Session:

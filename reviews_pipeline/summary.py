@@ -14,6 +14,7 @@ from shared import layout
 from shared.ledger import FileRecord
 from shared.storage import ObjectStore
 
+from .file_arguments import InputSelection
 from .reconciliation import Reconciliation, reconcile, rows_dropped_of
 from .runtime import UploadedFile, rows_of
 
@@ -66,16 +67,37 @@ def pipeline_events(store: ObjectStore) -> list[dict[str, Any]]:
     return sorted(events, key=lambda event: str(event.get("time", "")))
 
 
+def _version_order(version: str) -> tuple[int, ...]:
+    """v1.10 after v1.9: versions compare by their numbers, not as text."""
+    return tuple(int(part) for part in version.lstrip("v").split(".") if part.isdigit())
+
+
 def model_summary(events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    trained = [event["detail"] for event in events if event.get("detail-type") == "ModelTrained"]
+    """The model the run ended with: the latest version it promoted, or, when it promoted none, the
+    latest it trained; `current_version` is what models/current names, the model predictions use."""
+    trained = sorted(
+        (event["detail"] for event in events if event.get("detail-type") == "ModelTrained"),
+        key=lambda detail: _version_order(str(detail["version"])),
+    )
     if not trained:
         return None
-    latest = trained[-1]
+    promoted = [detail for detail in trained if detail["promoted"]]
+    chosen = promoted[-1] if promoted else trained[-1]
     return {
-        "version": latest["version"],
-        "promoted": latest["promoted"],
-        "metrics": latest["metrics"],
-        "reason": latest.get("reason"),
+        "version": chosen["version"],
+        "promoted": chosen["promoted"],
+        "metrics": chosen["metrics"],
+        "reason": chosen.get("reason"),
+        "current_version": promoted[-1]["version"] if promoted else None,
+        "trained": [
+            {
+                "version": detail["version"],
+                "promoted": detail["promoted"],
+                "reason": detail.get("reason"),
+                "macro_f1": detail["metrics"].get("macro_f1"),
+            }
+            for detail in trained
+        ],
     }
 
 
@@ -103,6 +125,25 @@ def alerts_summary(store: ObjectStore) -> list[dict[str, Any]]:
     return [store.read_json(key) for key in sorted(store.keys(layout.MONITORING_ALERTS))]
 
 
+def held_back_summary(path: str, dataset: str, reason: str) -> dict[str, Any]:
+    """A file the run chose not to upload (its summary entry has every field a processed file has)."""
+    return {
+        "path": path,
+        "dataset": dataset,
+        "file_id": None,
+        "status": "not_uploaded",
+        "layout": None,
+        "detected": None,
+        "parts": 0,
+        "rows_in": 0,
+        "rows_out": 0,
+        "rows_dropped": {},
+        "report": None,
+        "reason": reason,
+        "reconciliation": None,
+    }
+
+
 def build_summary(
     uploaded: list[UploadedFile],
     records: dict[str, FileRecord],
@@ -111,19 +152,26 @@ def build_summary(
     *,
     settled: bool,
     stuck: list[str],
+    inputs: InputSelection | None = None,
+    held_back: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`held_back`: inference files not uploaded (path → why), when training did not settle in time."""
     events = pipeline_events(store)
     files = []
     for file in uploaded:
         record = records.get(file.file_id)
         files.append(file_summary(file, record, reconcile(record, store) if record else None))
+    files += [held_back_summary(path, "inference", reason) for path, reason in (held_back or {}).items()]
+    predictions = predictions_summary(events, [file for file in uploaded if file.dataset == "inference"])
+    predictions += [{"input": path, "predictions": [], "rows": 0, "model_version": None} for path in (held_back or {})]
     return {
         "settled": settled,
         "stuck": stuck,
         "rows_lost": sum(file["reconciliation"]["rows_lost"] for file in files if file["reconciliation"]),
+        "inputs": (inputs or InputSelection()).as_dict() if inputs is not None else None,
         "files": files,
         "model": model_summary(events),
-        "predictions": predictions_summary(events, [file for file in uploaded if file.dataset == "inference"]),
+        "predictions": predictions,
         "dlq": dead_letter_depths,
         "alerts": alerts_summary(store),
     }
@@ -138,6 +186,16 @@ def render_text(summary: dict[str, Any], out_dir: Path) -> str:
             f"{Path(file['path']).name[:48]:<48} {file['dataset']:<9} {file['status']:<9} {file['parts']:>5} "
             f"{file['rows_in']:>9} {file['rows_out']:>9}  {note or ''}"
         )
+    inputs = summary.get("inputs") or {}
+    for repeated in inputs.get("repeated", []):
+        lines.append(f"note: {repeated['path']} was given more than once for {repeated['dataset']}; uploaded once")
+    if inputs.get("skipped"):
+        names = ", ".join(Path(skipped["path"]).name for skipped in inputs["skipped"][:5])
+        more = len(inputs["skipped"]) - 5
+        lines.append(
+            f"note: {len(inputs['skipped'])} file(s) in the folders given are not review files by name and were "
+            f"left out: {names}{f' and {more} more' if more > 0 else ''} (see summary.json, inputs.skipped)"
+        )
     model = summary["model"]
     lines.append("")
     if model:
@@ -147,6 +205,15 @@ def render_text(summary: dict[str, Any], out_dir: Path) -> str:
             f"model: {model['version']} ({verdict}), accuracy {metrics.get('accuracy', float('nan')):.3f}, "
             f"macro-F1 {metrics.get('macro_f1', float('nan')):.3f}; report under monitoring/metrics/{model['version']}/"
         )
+        if len(model["trained"]) > 1:
+            lines.append(f"  trained in this run: {', '.join(entry['version'] for entry in model['trained'])}")
+        if not model["promoted"]:
+            current = model["current_version"]
+            lines.append(
+                f"  predictions use {current}, the version that was current"
+                if current
+                else "  no version is current: inference files wait for a promoted model"
+            )
     else:
         lines.append("model: none trained")
     for prediction in summary["predictions"]:
