@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -12,16 +13,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
-
 from shared import layout
 from shared.events import Dataset
 from shared.ledger import FileLedger, FileRecord, file_id_for
 from shared.storage import ObjectStore
 
+from .config import RuntimeConfig as RuntimeConfig
 from .emulator import MotoServer
-from .faults import Fault, FaultProxy
+from .faults import FaultProxy
 from .stack import StackInfo, client, create_stack
 from .topology import Topology, load_topology
 from .workers import WorkerPool
@@ -36,50 +35,6 @@ OUTPUT_PREFIXES = (
     layout.PREDICTIONS,
     layout.MONITORING,
 )
-
-
-class RuntimeConfig(BaseModel):
-    """The `--config` file (YAML or JSON). Service settings become the services' environment variables."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    visibility_timeout_seconds: int | None = Field(
-        default=20,
-        ge=1,
-        description="Queue visibility timeout for local runs (a failed message returns after it); "
-        "null uses the templates' values, sized for Lambda's timeouts.",
-    )
-    settle_timeout_seconds: float = Field(default=900, gt=0, description="How long `run` waits for files to settle.")
-    aws_max_attempts: int | None = Field(
-        default=None,
-        ge=1,
-        description="Attempts per AWS call in every service (null: the services' default of 10).",
-    )
-    faults: list[Fault] = Field(
-        default_factory=list,
-        description="Faults to inject between services and the emulator (see reviews_pipeline.faults).",
-    )
-    services: dict[str, dict[str, str | int | float | bool]] = Field(
-        default_factory=dict,
-        description="Per service settings, e.g. {validator: {max_size_bytes: 1048576}} → "
-        "REVIEWS_VALIDATOR_MAX_SIZE_BYTES=1048576.",
-    )
-
-    @classmethod
-    def from_file(cls, path: Path | None) -> RuntimeConfig:
-        if path is None:
-            return cls()
-        return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-
-    def service_environment(self) -> dict[str, str]:
-        environment = {
-            f"REVIEWS_{service.upper()}_{name.upper()}": json.dumps(value) if isinstance(value, bool) else str(value)
-            for service, settings in self.services.items()
-            for name, value in settings.items()
-        }
-        if self.aws_max_attempts is not None:
-            environment["REVIEWS_AWS_MAX_ATTEMPTS"] = str(self.aws_max_attempts)
-        return environment
 
 
 @dataclass(frozen=True)
@@ -101,8 +56,82 @@ class Progress:
 @dataclass(frozen=True)
 class SettleResult:
     settled: bool
+    """Every file reached a final state."""
     waited_seconds: float
     stuck: list[str] = field(default_factory=list)
+    """Per file not settled, where it stands: the dead-letter queue holding its message, or its stage."""
+    timed_out: bool = False
+    """The wait ended at the timeout, with messages perhaps still moving (not because all were parked)."""
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    """A message in a dead-letter queue, with what it says about the file it was for."""
+
+    service: str
+    detail_type: str | None
+    key: str | None
+    file_ids: frozenset[str]
+    """The file ids the event names (its file, root file, parent file)."""
+
+    @classmethod
+    def of(cls, service: str, body: str) -> ParkedMessage:
+        try:
+            event = json.loads(body)
+        except json.JSONDecodeError:
+            return cls(service, None, None, frozenset())
+        if not isinstance(event, dict):
+            return cls(service, None, None, frozenset())
+        detail = _mapping(event.get("detail"))
+        s3_object = _mapping(detail.get("object"))
+        part = _mapping(detail.get("part"))
+        names = (detail.get(name) for name in ("file_id", "root_file_id", "parent_file_id"))
+        part_names = (part.get(name) for name in ("root_file_id", "parent_file_id"))
+        key = detail.get("key") or detail.get("source_key") or s3_object.get("key")
+        detail_type = event.get("detail-type")
+        return cls(
+            service,
+            detail_type if isinstance(detail_type, str) else None,
+            key if isinstance(key, str) else None,
+            frozenset(name for name in (*names, *part_names) if isinstance(name, str)),
+        )
+
+    def concerns(self, file: UploadedFile) -> bool:
+        return self.key == file.key or file.file_id in self.file_ids
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def describe_stuck(
+    unsettled: list[UploadedFile], parked: list[ParkedMessage], records: dict[str, FileRecord]
+) -> list[str]:
+    """One line per file that did not settle, naming the DLQ that holds its message when one does,
+    then one line per DLQ whose messages concern none of these files."""
+    lines = []
+    explained: set[int] = set()
+    for file in unsettled:
+        holding = [index for index, message in enumerate(parked) if message.concerns(file)]
+        explained.update(holding)
+        if holding:
+            message = parked[holding[0]]
+            what = f"its {message.detail_type} message" if message.detail_type else "its message"
+            lines.append(
+                f"{file.path}: {what} is in the {message.service} dead-letter queue "
+                f"(the {message.service} failed on it; see logs/{message.service}.log)"
+            )
+        elif file.file_id in records:
+            record = records[file.file_id]
+            lines.append(f"{file.path}: {record.status} at {record.stage}, not final")
+        else:
+            lines.append(f"{file.path}: never received (no ledger record for {file.key})")
+    others = Counter(message.service for index, message in enumerate(parked) if index not in explained)
+    lines += [
+        f"the {service} dead-letter queue holds {count} other message(s) (see logs/{service}.log)"
+        for service, count in sorted(others.items())
+    ]
+    return lines
 
 
 class LocalPipeline:
@@ -271,11 +300,14 @@ class LocalPipeline:
         on_progress: Callable[[Progress], None] | None = None,
         poll_seconds: float = 0.5,
     ) -> SettleResult:
-        """Wait until every file is final in the ledger and no queue holds a message, twice in a row.
+        """Wait until nothing more can happen to the files: every queue quiet twice in a row, and every
+        file final in the ledger or held back by a message parked in a dead-letter queue.
 
-        The queues are looked at every `poll_seconds`; the ledger (a scan of every record, heavy for
-        the emulator while hundreds of files are in flight) only when they are all quiet, and every
-        two seconds for `on_progress`.
+        A file whose message went to a DLQ waits for a person (`redrive`), so waiting on for it would
+        only burn the timeout: the wait ends there and `stuck` names the queue and the file. The queues
+        are looked at every `poll_seconds`; the ledger (a scan of every record, heavy for the emulator
+        while hundreds of files are in flight) only when they are all quiet, and every two seconds for
+        `on_progress`.
         """
         started = time.monotonic()
         quiet_checks = 0
@@ -284,7 +316,7 @@ class LocalPipeline:
         while time.monotonic() - started < timeout_seconds:
             for service in self.pool.revive_crashed():
                 if on_progress is not None:
-                    print(f"worker for {service} exited; restarted")
+                    print(f"worker for {service} exited; restarted", file=sys.stderr)
             busy = self.busy_queues()
             if on_progress and time.monotonic() - last_shown >= 2:
                 on_progress(self.progress(files, busy))
@@ -292,24 +324,47 @@ class LocalPipeline:
             if busy:
                 quiet_checks = 0
             else:
-                quiet_checks = quiet_checks + 1 if not self.unsettled(files) else 0
+                unsettled = self.unsettled_files(files)
+                parked = self.parked_messages() if unsettled else []
+                quiet_checks = quiet_checks + 1 if not unsettled or parked else 0
                 if quiet_checks >= 2:
-                    return SettleResult(settled=True, waited_seconds=time.monotonic() - started)
+                    stuck = describe_stuck(unsettled, parked, self._records())
+                    return SettleResult(settled=not unsettled, waited_seconds=time.monotonic() - started, stuck=stuck)
             time.sleep(poll_seconds)
-        stuck = self.unsettled(files)
-        stuck += [f"{service} queue still holds {depth} message(s)" for service, depth in busy.items()]
-        return SettleResult(settled=False, waited_seconds=time.monotonic() - started, stuck=stuck)
+        unsettled = self.unsettled_files(files)
+        stuck = describe_stuck(unsettled, self.parked_messages(), self._records())
+        stuck += [f"the {service} queue still holds {depth} message(s)" for service, depth in busy.items()]
+        return SettleResult(settled=False, waited_seconds=time.monotonic() - started, stuck=stuck, timed_out=True)
+
+    def _records(self) -> dict[str, FileRecord]:
+        return {record.file_id: record for record in self.ledger.files(roots_only=True)}
+
+    def unsettled_files(self, files: list[UploadedFile]) -> list[UploadedFile]:
+        """The files that have not reached a final state in the ledger."""
+        records = self._records()
+        return [f for f in files if f.file_id not in records or not records[f.file_id].is_final]
 
     def unsettled(self, files: list[UploadedFile]) -> list[str]:
         """The files that have not reached a final state, each with where it stands."""
-        records = {record.file_id: record for record in self.ledger.files(roots_only=True)}
-        return [
-            f"{f.path} is {records[f.file_id].status} at {records[f.file_id].stage}"
-            if f.file_id in records
-            else f"{f.path} was never received"
-            for f in files
-            if f.file_id not in records or not records[f.file_id].is_final
-        ]
+        return describe_stuck(self.unsettled_files(files), [], self._records())
+
+    def parked_messages(self, per_queue: int = 10) -> list[ParkedMessage]:
+        """A look at the messages in every dead-letter queue (up to `per_queue` each), left where they are."""
+        sqs = self.client("sqs")
+        parked = []
+        for service, depth in self.queue_depths(dead_letter=True).items():
+            if not depth:
+                continue
+            # Visibility 0: the look leaves the messages visible for `redrive` and the next look.
+            messages = sqs.receive_message(
+                QueueUrl=self.stack.queues[service].dead_letter_url,
+                MaxNumberOfMessages=min(per_queue, 10),
+                VisibilityTimeout=0,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            parked += [ParkedMessage.of(service, message["Body"]) for message in messages]
+            parked += [ParkedMessage(service, None, None, frozenset())] * max(0, depth - len(messages))
+        return parked
 
     def copy_outputs(self, out_dir: Path) -> int:
         """Copy what the pipeline wrote to `out_dir`, keeping keys as relative paths; the number of objects."""
