@@ -44,13 +44,15 @@ def reject_file(
     stage: Stage,
     *,
     store: ObjectStore | None,
-    ledger: FileLedger,
+    ledger: FileLedger | None,
     publisher: EventPublisher,
 ) -> FileRejected:
     """Move the file under errors/ with `<name>.report.json` beside it, then record and announce it.
 
     With `store=None` nothing in the bucket is touched: used for announcements that must not be
-    acted on (a forged bucket or key), where moving the object would itself be the harm.
+    acted on (a forged bucket or key), where moving the object would itself be the harm. With
+    `ledger=None` no record is written: the caller recorded the refusal itself, or must leave an
+    existing record (a settled file's) as it is.
     """
     error_key = report_key = None
     if store is not None and rejected.dataset is not None:
@@ -80,16 +82,17 @@ def reject_file(
         if rejection.rows_in is not None
         else {}
     )
-    ledger.update(
-        rejected.file_id,
-        status="rejected",
-        stage=stage,
-        check=rejection.check,
-        reason=rejection.reason,
-        error_key=error_key,
-        report_key=report_key,
-        **rows,
-    )
+    if ledger is not None:
+        ledger.update(
+            rejected.file_id,
+            status="rejected",
+            stage=stage,
+            check=rejection.check,
+            reason=rejection.reason,
+            error_key=error_key,
+            report_key=report_key,
+            **rows,
+        )
     event = FileRejected(
         correlation_id=rejected.correlation_id,
         file_id=rejected.file_id,

@@ -10,9 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.consumer import Route, consume_events, route_detail
 from shared.events import FileReceived
 from shared.observability import observability_for
+from shared.publisher import EventPublisher
 from shared.resources import PipelineResources, current_resources
 
-from .intake import ObjectAnnouncement, admit, receive_object
+from .intake import ObjectAnnouncement, admit, receive_object, register_admitted
 
 if TYPE_CHECKING:
     from .validation import ValidatorSettings
@@ -65,22 +66,36 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
     resources = current_resources()
     limits = ValidatorSettings()
+    publisher = resources.publisher("validator")
 
     @resources.ledger.once_per_version("validator", "[bucket, key, version_id || etag]", context)
     def validate_once(detail: FileReceived) -> dict[str, Any]:
-        return _validate(detail, resources, limits)
+        return _validate(detail, resources, limits, publisher)
 
-    routes = {FileReceived.detail_type: route_detail(FileReceived, lambda detail: validate_once(detail=detail))}
+    # Admission comes before the idempotency key is read: an announcement without a version is keyed
+    # by the version it is pinned to, and a refused one is answered every time it comes.
+    def admit_then_validate(received: FileReceived) -> dict[str, Any]:
+        pinned = admit(
+            received,
+            pipeline_bucket=resources.settings.bucket,
+            store=resources.store,
+            ledger=resources.ledger,
+            publisher=publisher,
+        )
+        return {"status": "rejected"} if pinned is None else validate_once(detail=pinned)
+
+    routes = {FileReceived.detail_type: route_detail(FileReceived, admit_then_validate)}
     return dict(consume_events(event, context, routes, logger))
 
 
-def _validate(received: FileReceived, resources: PipelineResources, limits: ValidatorSettings) -> dict[str, Any]:
+def _validate(
+    received: FileReceived, resources: PipelineResources, limits: ValidatorSettings, publisher: EventPublisher
+) -> dict[str, Any]:
     from .validation import account_for_part, validate_file
 
-    publisher = resources.publisher("validator")
-    admitted = admit(received, pipeline_bucket=resources.settings.bucket, ledger=resources.ledger, publisher=publisher)
+    admitted = register_admitted(received, resources.ledger)
     if admitted is None:
-        return {"status": "rejected"}
+        return {"status": "settled"}
     resources.ledger.update(admitted.file_id, status="validating", stage="validator")
     outcome = validate_file(admitted, limits, store=resources.store, ledger=resources.ledger, publisher=publisher)
     account_for_part(admitted, outcome, resources.ledger)

@@ -18,13 +18,21 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from services.validator.app import lambda_handler, receiver_handler
+from services.validator.intake import (
+    ObjectAnnouncement,
+    pinned_to_current_version,
+    receive_object,
+    register_admitted,
+)
 from shared import layout
 from shared.canonical import canonical_arrow_schema
 from shared.events import FileReceived, FileValidated
 from shared.ledger import file_id_for
+from shared.publisher import EventPublisher
 from shared.resources import resources_for
 from shared.samples import sample_event, sample_s3_object_created, sqs_wrapped
 from shared.settings import PipelineSettings
+from shared.storage import ObjectStore
 from tests.data_paths import GIFT_CARD_DETECTED, SHARED_DATA
 from tests.integration.conftest import MotoStack, lambda_context
 
@@ -441,22 +449,170 @@ def test_the_same_object_version_announced_by_s3_and_by_an_external_system_is_va
     assert len(pipeline.details("FileValidated")) == 1
 
 
-def test_a_forged_announcement_cannot_mark_a_validated_file_rejected(pipeline: Pipeline, gift_card: bytes) -> None:
+@pytest.mark.parametrize("names_the_version", [True, False], ids=["with its version", "without a version"])
+def test_a_forged_dataset_for_a_settled_file_is_refused_every_time_and_the_file_keeps_its_outcome(
+    pipeline: Pipeline, gift_card: bytes, names_the_version: bool
+) -> None:
     # Given the real file received and validated
     received = received_gift_card(pipeline, gift_card)
     validate(received)
     file_id = pipeline.record(received["detail"]["correlation_id"]).file_id
-    assert pipeline.record(file_id).status == "validated"
+    settled = pipeline.record(file_id)
+    assert settled.status == "validated"
+    before = pipeline.object_versions()
 
-    # When someone announces the same object version with the wrong dataset
+    # When someone announces the same object, twice, with the wrong dataset
     forged = copy.deepcopy(received)
     forged["detail"].update(dataset="inference", etag="", origin="external")
-    validate(forged)
+    if not names_the_version:
+        forged["detail"]["version_id"] = None
+    assert validate(forged) == validate(copy.deepcopy(forged)) == {"batchItemFailures": []}
 
-    # Then the same object version is not acted on again, and the file's own record still says validated
-    assert pipeline.details("FileRejected") == []
+    # Then each announcement is answered with FileRejected(check=key), and nothing was validated again
+    rejections = pipeline.details("FileRejected")
+    assert [(rejected["stage"], rejected["check"]) for rejected in rejections] == [("validator", "key")] * 2
+    assert all("does not match the key's folder" in rejected["reason"] for rejected in rejections)
     assert len(pipeline.details("FileValidated")) == 1
-    assert pipeline.record(file_id).status == "validated"
+    # And the file's record is exactly as it was: status, counts and report untouched, no object touched
+    assert pipeline.record(file_id) == settled
+    assert pipeline.object_versions() == before
+
+
+def versionless_announcement(pipeline: Pipeline, key: str, size: int, dataset: str = "train") -> dict[str, Any]:
+    """A FileReceived as README shows an external system publishing it: bucket, key, size and dataset only."""
+    return file_received_event({"bucket": pipeline.bucket, "key": key, "size": size, "dataset": dataset})
+
+
+def test_a_versionless_announcement_of_a_received_object_does_not_validate_it_again(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    # Given the real file uploaded, announced by S3 and validated
+    received = received_gift_card(pipeline, gift_card)
+    validate(received)
+    file_id = pipeline.record(received["detail"]["correlation_id"]).file_id
+    settled = pipeline.record(file_id)
+    before = pipeline.object_versions()
+
+    # When an external system announces it without a version or an ETag
+    result = validate(versionless_announcement(pipeline, GIFT_CARD_KEY, len(gift_card)))
+
+    # Then it is the same object version, already done: nothing is validated, written or refused
+    assert result == {"batchItemFailures": []}
+    assert len(pipeline.details("FileValidated")) == 1
+    assert pipeline.details("FileRejected") == pipeline.details("FileOversized") == []
+    assert [record.file_id for record in pipeline.ledger.files()] == [file_id]
+    assert pipeline.record(file_id) == settled
+    assert pipeline.object_versions() == before
+
+
+def test_an_overwritten_object_announced_without_a_version_is_validated_as_its_new_version(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    # Given the real file validated, then overwritten under the same key by its first 500 reviews
+    first = received_gift_card(pipeline, gift_card)
+    validate(first)
+    (validated_first,) = pipeline.details("FileValidated")
+    shorter = b"\n".join(gift_card.split(b"\n")[:501]) + b"\n"
+    overwrite = pipeline.upload(GIFT_CARD_KEY, shorter)
+    new_version = overwrite["detail"]["object"]["version-id"]
+
+    # When an external system announces the key without a version, before S3's notification arrives
+    assert validate(versionless_announcement(pipeline, GIFT_CARD_KEY, len(gift_card))) == {"batchItemFailures": []}
+
+    # Then the new version is validated afresh, under the id the receiver gives that version
+    validated_first, validated_second = pipeline.details("FileValidated")
+    new_file_id = file_id_for(pipeline.bucket, GIFT_CARD_KEY, new_version)
+    assert validated_second["file_id"] == new_file_id != validated_first["file_id"]
+    assert validated_second["rows_in"] == 500
+    stored = pipeline.record(new_file_id)
+    assert (stored.status, stored.version_id, stored.size) == ("validated", new_version, len(shorter))
+    assert pipeline.record(validated_first["file_id"]).rows_in == 1452
+    # And when S3's notification of that version then arrives, it is the same file: not validated again
+    receive(overwrite)
+    validate([event for event in pipeline.published() if event["detail-type"] == "FileReceived"][-1])
+    assert len(pipeline.details("FileValidated")) == 2
+    assert sorted(record.file_id for record in pipeline.ledger.files()) == sorted(
+        [validated_first["file_id"], new_file_id]
+    )
+
+
+def test_an_unchanged_object_announced_without_a_version_again_and_again_is_validated_once(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    # Given the real file put in raw/train/ (no S3 notification reaches the pipeline)
+    version_id = pipeline.upload(GIFT_CARD_KEY, gift_card)["detail"]["object"]["version-id"]
+    announcement = versionless_announcement(pipeline, GIFT_CARD_KEY, 1)  # a wrong size: S3's is taken
+
+    # When an external system announces it three times, without a version
+    for _ in range(3):
+        assert validate(copy.deepcopy(announcement)) == {"batchItemFailures": []}
+
+    # Then it is validated once, as the version now under the key, with the object's own size and ETag
+    (validated,) = pipeline.details("FileValidated")
+    file_id = file_id_for(pipeline.bucket, GIFT_CARD_KEY, version_id)
+    assert validated["file_id"] == file_id and validated["rows_in"] == 1452
+    (stored,) = pipeline.ledger.files()
+    assert (stored.file_id, stored.version_id, stored.size) == (file_id, version_id, len(gift_card))
+    assert stored.etag == pipeline.aws.s3.head_object(Bucket=pipeline.bucket, Key=GIFT_CARD_KEY)["ETag"].strip('"')
+    assert (stored.origin, stored.status) == ("external", "validated")
+
+
+def test_an_announcement_of_a_key_with_no_object_is_refused_without_a_retry(pipeline: Pipeline) -> None:
+    key = "raw/train/never_uploaded.tsv"
+
+    results = [validate(versionless_announcement(pipeline, key, 1000)) for _ in range(2)]
+
+    # Every announcement is answered (no batch item failure for SQS to redeliver), and nothing is written
+    assert results == [{"batchItemFailures": []}] * 2
+    rejections = pipeline.details("FileRejected")
+    assert [(rejected["check"], rejected["source_key"]) for rejected in rejections] == [("key", key)] * 2
+    assert "no object at" in rejections[0]["reason"]
+    assert rejections[0]["error_key"] is None and rejections[0]["report_key"] is None
+    assert pipeline.object_versions() == []
+    (stored,) = pipeline.ledger.files()
+    assert (stored.status, stored.check, stored.key) == ("rejected", "key", key)
+
+
+def test_an_announcement_whose_etag_is_not_the_current_objects_is_refused(pipeline: Pipeline, gift_card: bytes) -> None:
+    # Given the real file put in raw/train/, and an announcement naming other content by its ETag
+    pipeline.upload(GIFT_CARD_KEY, gift_card)
+    announcement = versionless_announcement(pipeline, GIFT_CARD_KEY, len(gift_card))
+    announcement["detail"]["etag"] = "0123456789abcdef0123456789abcdef"
+
+    assert validate(announcement) == {"batchItemFailures": []}
+
+    # Then the current object is not validated under the id of content no longer there
+    (rejected,) = pipeline.details("FileRejected")
+    assert rejected["check"] == "key" and "not the one announced" in rejected["reason"]
+    assert pipeline.details("FileValidated") == []
+
+
+def test_an_object_in_an_unversioned_bucket_is_pinned_to_its_etag_as_the_receiver_keys_it(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    # Given the real file in a bucket without versioning (S3 gives no version id), received from S3's notification
+    pipeline.aws.s3.create_bucket(Bucket=OTHER_BUCKET)
+    etag = pipeline.aws.s3.put_object(Bucket=OTHER_BUCKET, Key=GIFT_CARD_KEY, Body=gift_card)["ETag"].strip('"')
+    store = ObjectStore(pipeline.aws.s3, OTHER_BUCKET)
+    notified = ObjectAnnouncement(
+        bucket=OTHER_BUCKET, key=GIFT_CARD_KEY, size=len(gift_card), etag=etag, version_id=None
+    )
+    publisher = EventPublisher(pipeline.aws.events, pipeline.bus, "receiver")
+    from_s3 = receive_object(notified, store=store, ledger=pipeline.ledger, publisher=publisher)
+    assert from_s3 is not None
+
+    # When the same object is announced without a version or an ETag, and pinned
+    announced = FileReceived(
+        correlation_id="", bucket=OTHER_BUCKET, key=GIFT_CARD_KEY, size=0, dataset="train", origin="external"
+    )
+    pinned, problem = pinned_to_current_version(announced, store)
+
+    # Then its ETag is its identity, and it is the file the receiver recorded, not a second one
+    assert problem is None
+    assert (pinned.version_id, pinned.etag, pinned.size) == (None, etag, len(gift_card))
+    admitted = register_admitted(pinned, pipeline.ledger)
+    assert admitted is not None and admitted.file_id == from_s3.correlation_id
+    assert [record.file_id for record in pipeline.ledger.files()] == [admitted.file_id]
 
 
 def test_a_received_event_is_a_valid_file_received(pipeline: Pipeline, gift_card: bytes) -> None:
