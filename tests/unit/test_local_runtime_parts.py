@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from reviews_pipeline.runtime import RuntimeConfig
 from reviews_pipeline.stack import StackInfo
 from reviews_pipeline.templates import load_template, substitute_refs
 from reviews_pipeline.topology import load_topology
@@ -70,26 +69,6 @@ def test_failed_message_ids_read_the_partial_batch_response() -> None:
     assert failed_message_ids(None) == set()
 
 
-def test_config_turns_service_settings_into_environment_variables(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text("services:\n  validator:\n    max_size_bytes: 1048576\n  etl:\n    remove_stop_words: true\n")
-
-    config = RuntimeConfig.from_file(path)
-
-    assert config.service_environment() == {
-        "REVIEWS_VALIDATOR_MAX_SIZE_BYTES": "1048576",
-        "REVIEWS_ETL_REMOVE_STOP_WORDS": "true",
-    }
-
-
-def test_config_refuses_unknown_keys(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text("visibilty_timeout_seconds: 3\n")
-
-    with pytest.raises(ValueError, match="visibilty_timeout_seconds"):
-        RuntimeConfig.from_file(path)
-
-
 def test_a_function_never_outlives_its_shortened_queue_visibility(tmp_path: Path) -> None:
     # With visibility shorter than a function's timeout, a crashed invocation's "in progress" claims
     # (idempotency, leases) would outlast the message's return and block every retry.
@@ -103,9 +82,3 @@ def test_a_function_never_outlives_its_shortened_queue_visibility(tmp_path: Path
     assert trainer.timeout_seconds == 900
     assert shortened.function_timeout(trainer) == 20
     assert as_templated.function_timeout(trainer) == 900
-
-
-def test_config_passes_the_attempts_per_aws_call_to_every_service() -> None:
-    config = RuntimeConfig.model_validate({"aws_max_attempts": 4, "services": {"etl": {"batch_rows": 10}}})
-
-    assert config.service_environment() == {"REVIEWS_AWS_MAX_ATTEMPTS": "4", "REVIEWS_ETL_BATCH_ROWS": "10"}
