@@ -155,7 +155,7 @@ def _load_config(path: Path | None) -> RuntimeConfig:
     try:
         return RuntimeConfig.from_file(path)
     except ConfigError as error:
-        raise UsageError(f"--config {error}") from error
+        raise UsageError("\n".join(f"--config {line}" for line in str(error).splitlines())) from error
 
 
 def _check_endpoint_url(url: str | None) -> None:
@@ -492,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         if debug:
             traceback.print_exc()
-        print(f"reviews-pipeline {arguments.command}: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"reviews-pipeline {arguments.command}: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"reviews-pipeline {arguments.command}: interrupted", file=sys.stderr)

@@ -104,16 +104,16 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def describe_stuck(
-    unsettled: list[UploadedFile], parked: list[ParkedMessage], records: dict[str, FileRecord]
-) -> list[str]:
-    """One line per file that did not settle, naming the DLQ that holds its message when one does,
-    then one line per DLQ whose messages concern none of these files."""
+def describe_stuck(files: list[UploadedFile], records: dict[str, FileRecord], parked: list[ParkedMessage]) -> list[str]:
+    """One line per file held back: by a message of its parked in a dead-letter queue (naming the
+    queue), or by not having reached a final state (naming where it stands); then one line per DLQ
+    holding messages about none of these files."""
     lines = []
     explained: set[int] = set()
-    for file in unsettled:
+    for file in files:
         holding = [index for index, message in enumerate(parked) if message.concerns(file)]
         explained.update(holding)
+        record = records.get(file.file_id)
         if holding:
             message = parked[holding[0]]
             what = f"its {message.detail_type} message" if message.detail_type else "its message"
@@ -121,11 +121,10 @@ def describe_stuck(
                 f"{file.path}: {what} is in the {message.service} dead-letter queue "
                 f"(the {message.service} failed on it; see logs/{message.service}.log)"
             )
-        elif file.file_id in records:
-            record = records[file.file_id]
-            lines.append(f"{file.path}: {record.status} at {record.stage}, not final")
-        else:
+        elif record is None:
             lines.append(f"{file.path}: never received (no ledger record for {file.key})")
+        elif not record.is_final:
+            lines.append(f"{file.path}: {record.status} at {record.stage}, not final")
     others = Counter(message.service for index, message in enumerate(parked) if index not in explained)
     lines += [
         f"the {service} dead-letter queue holds {count} other message(s) (see logs/{service}.log)"
@@ -328,11 +327,11 @@ class LocalPipeline:
                 parked = self.parked_messages() if unsettled else []
                 quiet_checks = quiet_checks + 1 if not unsettled or parked else 0
                 if quiet_checks >= 2:
-                    stuck = describe_stuck(unsettled, parked, self._records())
+                    # A final file can still have a message parked further on (its ETL, its predictions).
+                    stuck = describe_stuck(files, self._records(), parked or self.parked_messages())
                     return SettleResult(settled=not unsettled, waited_seconds=time.monotonic() - started, stuck=stuck)
             time.sleep(poll_seconds)
-        unsettled = self.unsettled_files(files)
-        stuck = describe_stuck(unsettled, self.parked_messages(), self._records())
+        stuck = describe_stuck(files, self._records(), self.parked_messages())
         stuck += [f"the {service} queue still holds {depth} message(s)" for service, depth in busy.items()]
         return SettleResult(settled=False, waited_seconds=time.monotonic() - started, stuck=stuck, timed_out=True)
 
@@ -346,7 +345,7 @@ class LocalPipeline:
 
     def unsettled(self, files: list[UploadedFile]) -> list[str]:
         """The files that have not reached a final state, each with where it stands."""
-        return describe_stuck(self.unsettled_files(files), [], self._records())
+        return describe_stuck(files, self._records(), [])
 
     def parked_messages(self, per_queue: int = 10) -> list[ParkedMessage]:
         """A look at the messages in every dead-letter queue (up to `per_queue` each), left where they are."""

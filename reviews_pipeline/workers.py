@@ -49,6 +49,9 @@ class WorkerPool:
             **self.environment,
             "POWERTOOLS_SERVICE_NAME": consumer.service,
             "POWERTOOLS_METRICS_NAMESPACE": "AmazonReviewsNLP",
+            # Log lines reach the log file as they are written, as CloudWatch shows them: someone
+            # watching `up` reads a failure while it happens, not when the worker exits.
+            "PYTHONUNBUFFERED": "1",
         }
         if consumer.service in self.endpoint_overrides:
             endpoint = self.endpoint_overrides[consumer.service]

@@ -81,7 +81,13 @@ def consume_events(
         detail = getattr(parsed, "detail", None)
         correlation_id = getattr(detail, "correlation_id", None) or getattr(detail, "file_id", None)
         logger.append_keys(correlation_id=correlation_id, detail_type=detail_type)
-        route.handle(parsed)
+        try:
+            route.handle(parsed)
+        except Exception:
+            # The batch processor turns this into an item failure without a word: say here what failed,
+            # with its traceback, or the message would reach the DLQ with nothing in the log about why.
+            logger.exception("message failed; SQS will deliver it again", message_id=record.message_id)
+            raise
 
     # Bad records are reported as item failures even when the whole batch is bad: raising would make a
     # one-message batch of junk look like a crashed function instead of a rejected message.

@@ -191,7 +191,7 @@ class RunningStack:
     def status(self) -> list[dict[str, Any]]:
         result = run_cli("status", "--state", self.state, "--json", timeout=60)
         assert result.returncode == 0, result.stderr
-        records: list[dict[str, Any]] = json.loads(result.stdout)
+        records: list[dict[str, Any]] = json.loads(result.stdout)["files"]
         return records
 
     def wait_for(self, predicate: Any, timeout: float = 90) -> list[dict[str, Any]]:
