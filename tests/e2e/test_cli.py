@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from reviews_pipeline.cli import COMMANDS, _parser
+from reviews_pipeline.stack import StackInfo, client
 from tests.data_paths import REPO, SHARED_DATA
 from tests.e2e.test_local_runtime import BEAUTY, CLI, GIFT_CARD, MARC_REFERENCE, run_cli, write_config
 
@@ -286,6 +287,15 @@ def test_up_shows_files_and_alerts_as_they_change_and_keeps_one_state_file_per_s
         assert any(alert["kind"] == "file_rejected" for alert in view["alerts"])
         text = run_cli("status", "--state", state)
         assert "dead-letter queues: all empty" in text.stdout and "training" in text.stdout
+
+        # A message that ends in a DLQ is shown as it happens, and `status` counts it.
+        stack = StackInfo.load(state)
+        client(stack, "sqs").send_message(QueueUrl=stack.queues["validator"].queue_url, MessageBody="not an event")
+        read_until(up, lambda lines: "ALERT [dlq_message]" in lines[-1] and "validator" in lines[-1], timeout=90)
+        view = json.loads(run_cli("status", "--state", state, "--json").stdout)
+        assert view["dlq"]["validator"] == 1
+        assert any(alert["kind"] == "dlq_message" for alert in view["alerts"])
+        assert "dead-letter queues: {'validator': 1}" in run_cli("status", "--state", state).stdout
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
