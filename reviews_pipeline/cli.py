@@ -222,7 +222,8 @@ def command_run(arguments: argparse.Namespace) -> int:
         raise UsageError("give at least one --train or --infer file or folder")
     try:
         selection = select_inputs(
-            [(path, "train") for path in arguments.train] + [(path, "inference") for path in arguments.infer]
+            [(path, "train") for path in arguments.train] + [(path, "inference") for path in arguments.infer],
+            output_folder=arguments.out,
         )
     except InputError as error:
         raise UsageError(str(error)) from error

@@ -68,13 +68,18 @@ def is_review_file_name(name: str) -> bool:
     return lowered.endswith(REVIEW_FILE_SUFFIXES)
 
 
-def _files_under(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+def _files_under(folder: Path, exclude: Path | None) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Review files under a folder, sorted, and the other files with why each was left out."""
     taken: list[Path] = []
     left_out: list[tuple[Path, str]] = []
     for directory, subdirectories, names in os.walk(folder):
-        # Hidden folders (.git, .venv, .reviews-pipeline) hold no one's review files.
-        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
+        # Hidden folders (.git, .venv, .reviews-pipeline) hold no one's review files, and the run's
+        # own output folder holds the last run's results, not reviews.
+        subdirectories[:] = sorted(
+            name
+            for name in subdirectories
+            if not name.startswith(".") and (exclude is None or (Path(directory) / name).resolve() != exclude)
+        )
         for name in sorted(names):
             path = Path(directory) / name
             if name.startswith("."):
@@ -88,14 +93,18 @@ def _files_under(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return taken, left_out
 
 
-def select_inputs(arguments: list[tuple[Path, Dataset]]) -> InputSelection:
-    """The files to upload, in the order given; raises InputError naming every path that cannot be used."""
+def select_inputs(arguments: list[tuple[Path, Dataset]], output_folder: Path | None = None) -> InputSelection:
+    """The files to upload, in the order given; raises InputError naming every path that cannot be used.
+
+    `output_folder` (the run's --out) is never searched for review files.
+    """
+    exclude = output_folder.resolve() if output_folder is not None else None
     selection = InputSelection()
     seen: set[tuple[Path, Dataset]] = set()
     problems: list[str] = []
     for path, dataset in arguments:
         if path.is_dir():
-            found, left_out = _files_under(path)
+            found, left_out = _files_under(path, exclude)
             selection.skipped += [SkippedPath(skipped, dataset, reason) for skipped, reason in left_out]
             if not found:
                 problems.append(f"{path}: a folder with no review files in it")
