@@ -168,17 +168,21 @@ def _check_endpoint_url(url: str | None) -> None:
         parsed.port  # noqa: B018 - a port that is not a number raises here
     except ValueError as error:
         raise UsageError(f"--endpoint-url {url!r}: {error}") from error
-    # One quick look before anything is created: the SDK would retry a dead endpoint for many seconds.
+    reason = _no_answer_from(url)
+    if reason is not None:
+        raise UsageError(f"--endpoint-url {url} does not answer ({reason}); start the endpoint or leave the flag out")
+
+
+def _no_answer_from(url: str) -> str | None:
+    """Why an endpoint does not answer, or None when it does. One quick look before anything is
+    created or asked: the SDK would retry a dead endpoint for many seconds before saying so."""
     try:
         with urllib.request.urlopen(url, timeout=5):
-            pass
+            return None
     except urllib.error.HTTPError:
-        pass  # it answered, if only to refuse an anonymous GET: an endpoint is there
+        return None  # it answered, if only to refuse an anonymous GET: an endpoint is there
     except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise UsageError(
-            f"--endpoint-url {url} does not answer ({reason}); start the endpoint or leave the flag out"
-        ) from error
+        return str(getattr(error, "reason", error))
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -401,9 +405,12 @@ def _load_state(path: Path) -> StackInfo:
     if not path.is_file():
         raise UsageError(f"no running stack recorded at {path}; start one with `reviews-pipeline up`")
     try:
-        return StackInfo.load(path)
+        stack = StackInfo.load(path)
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise UsageError(f"{path} is not a stack state file written by `reviews-pipeline up` ({error})") from error
+    if stack.endpoint_url and _no_answer_from(stack.endpoint_url) is not None:
+        raise _unreachable(stack, path)
+    return stack
 
 
 def _unreachable(stack: StackInfo, path: Path) -> UsageError:

@@ -109,6 +109,14 @@ def test_status_and_redrive_without_a_stack_say_how_to_start_one(tmp_path: Path)
     state = tmp_path / "stack.json"
     assert_usage_error(run_cli("status", "--state", state), str(state), "reviews-pipeline up")
     assert_usage_error(run_cli("redrive", "validator", "--state", state), "reviews-pipeline up")
+    # A state file left by an `up` that was killed: its endpoint is gone.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    StackInfo(f"http://127.0.0.1:{port}", "us-east-1", "b", "e", "t", "a").save(state, owner_pid=None)
+    started = time.monotonic()
+    assert_usage_error(run_cli("status", "--state", state), str(state), "does not answer", "still running")
+    assert time.monotonic() - started < 20
 
 
 def test_version_and_help_for_every_option() -> None:
@@ -319,3 +327,20 @@ def run_cli_with_aws(environment: dict[str, str], *arguments: str) -> subprocess
 
 def test_gitignore_keeps_the_state_folder_out_of_commits() -> None:
     assert ".reviews-pipeline/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_a_training_with_too_few_reviews_says_so_and_the_run_still_settles(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.tsv"
+    tiny.write_text("".join(GIFT_CARD.open(encoding="utf-8").readlines()[:21]), encoding="utf-8")
+
+    result = run_cli("run", "--train", tiny, "--infer", BEAUTY, "--out", tmp_path / "out", "--json")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["settled"] is True and not any(summary["dlq"].values())
+    assert summary["model"] is None
+    (skipped,) = summary["training_skipped"]
+    assert "too few labelled reviews" in skipped["reason"]
+    assert 0 < sum(skipped["class_counts"].values()) <= 20
+    (prediction,) = summary["predictions"]
+    assert prediction["rows"] == 0 and prediction["model_version"] is None
