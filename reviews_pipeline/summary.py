@@ -125,6 +125,21 @@ def alerts_summary(store: ObjectStore) -> list[dict[str, Any]]:
     return [store.read_json(key) for key in sorted(store.keys(layout.MONITORING_ALERTS))]
 
 
+def training_skipped_summary(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trainings that trained nothing (too few labelled reviews), each with why and the counts."""
+    return [
+        {
+            "trigger_root_file_id": detail.get("trigger_root_file_id"),
+            "reason": detail["reason"],
+            "class_counts": detail["class_counts"],
+            "min_reviews_per_class": detail["min_reviews_per_class"],
+        }
+        for event in events
+        if event.get("detail-type") == "TrainingSkipped"
+        for detail in [event["detail"]]
+    ]
+
+
 def held_back_summary(path: str, dataset: str, reason: str) -> dict[str, Any]:
     """A file the run chose not to upload (its summary entry has every field a processed file has)."""
     return {
@@ -171,6 +186,7 @@ def build_summary(
         "inputs": (inputs or InputSelection()).as_dict() if inputs is not None else None,
         "files": files,
         "model": model_summary(events),
+        "training_skipped": training_skipped_summary(events),
         "predictions": predictions,
         "dlq": dead_letter_depths,
         "alerts": alerts_summary(store),
@@ -214,6 +230,8 @@ def render_text(summary: dict[str, Any], out_dir: Path) -> str:
                 if current
                 else "  no version is current: inference files wait for a promoted model"
             )
+    elif summary.get("training_skipped"):
+        lines.append(f"model: none trained: {summary['training_skipped'][-1]['reason']}")
     else:
         lines.append("model: none trained")
     for prediction in summary["predictions"]:
