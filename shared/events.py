@@ -252,6 +252,21 @@ class ModelTrained(PipelineDetail):
     trigger_root_file_id: str | None = Field(default=None, description="Root file whose ETL triggered training.")
 
 
+class TrainingSkipped(PipelineDetail):
+    """A training was triggered but trained no model: the etl/train/ corpus has too few labelled reviews in
+    some class. Nothing was written under models/ and no version number was taken; the next training file
+    to complete its ETL triggers a training over the whole corpus again, this one's reviews included."""
+
+    reason: str = Field(description="What happened and what to do, in words a user can act on.")
+    class_counts: dict[str, NonNegativeInt] = Field(
+        description="Labelled reviews per class of label_target in the whole corpus, after de-duplication."
+    )
+    min_reviews_per_class: int = Field(ge=1, description="Reviews every class needs before a model is trained.")
+    label_target: str = Field(description="The labelling the trainer trains for (sentiment3, stars or binary).")
+    etl_files: NonNegativeInt = Field(description="etl/train/ parquet files the corpus was read from.")
+    trigger_root_file_id: str | None = Field(default=None, description="Root file whose ETL triggered training.")
+
+
 class PredictionsCompleted(FileDetail):
     """Every part of a root inference file was predicted."""
 
@@ -269,6 +284,7 @@ PIPELINE_DETAILS: tuple[type[PipelineDetail], ...] = (
     FileRejected,
     EtlCompleted,
     ModelTrained,
+    TrainingSkipped,
     PredictionsCompleted,
 )
 DETAIL_BY_TYPE: dict[str, type[PipelineDetail]] = {model.detail_type: model for model in PIPELINE_DETAILS}

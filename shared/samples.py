@@ -16,6 +16,7 @@ from .events import (
     ModelTrained,
     PipelineDetail,
     PredictionsCompleted,
+    TrainingSkipped,
     source_of,
 )
 
@@ -141,6 +142,20 @@ SAMPLE_DETAILS: dict[str, tuple[str, PipelineDetail]] = {
             manifest_key=f"predictions/{_INFERENCE_FILE_ID}/manifest.json",
             rows=1000,
             model_version="v1.0",
+        ),
+    ),
+    "TrainingSkipped": (
+        "trainer",
+        TrainingSkipped(
+            correlation_id=_FILE_ID,
+            reason="no model trained: too few labelled reviews, need 10 per class, have negative 2, neutral 0, "
+            "positive 18 (sentiment3 labels, over every training file so far); add more training files: the next "
+            "one trains on them all",
+            class_counts={"negative": 2, "neutral": 0, "positive": 18},
+            min_reviews_per_class=10,
+            label_target="sentiment3",
+            etl_files=1,
+            trigger_root_file_id=_FILE_ID,
         ),
     ),
 }

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from shared import layout
-from shared.events import FileRejected, ModelTrained, PipelineDetail
+from shared.events import FileRejected, ModelTrained, PipelineDetail, TrainingSkipped
 from shared.storage import ObjectStore
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
-AlertKind = Literal["file_rejected", "stage_failed", "dlq_message", "model_not_promoted"]
+AlertKind = Literal["file_rejected", "stage_failed", "dlq_message", "model_not_promoted", "training_skipped"]
 
 
 class Alert(BaseModel):
@@ -50,6 +50,18 @@ def alert_for_event(detail: PipelineDetail, moment: datetime) -> Alert | None:
             message=f"model {detail.version} was not promoted: {detail.reason}",
             raised_at=moment,
             correlation_id=detail.correlation_id,
+            details=detail.model_dump(),
+        )
+    if isinstance(detail, TrainingSkipped):
+        trigger = detail.trigger_root_file_id
+        return Alert(
+            # One alert per trigger: its skip is final (idempotent), a later file triggers a training of its own.
+            alert_id=_alert_id("training_skipped", trigger or detail.correlation_id),
+            kind="training_skipped",
+            message=detail.reason,
+            raised_at=moment,
+            correlation_id=detail.correlation_id,
+            file_id=trigger,
             details=detail.model_dump(),
         )
     return None

@@ -8,6 +8,10 @@ Triggers are coalesced: every training reads the whole etl/train/ corpus, so a r
 was complete when a training read the corpus is marked `covered by vX.Y` once that training
 succeeds, and its own trigger, still queued behind it, trains nothing more. Twenty files dropped
 at once train a handful of times, not twenty.
+
+A corpus with too few reviews in some class is an expected state, not a fault: the trigger is
+acknowledged with TrainingSkipped, its root's stage reads `skipped: too few labelled reviews, …`,
+and the next training file's trigger trains on the whole corpus (marking the skipped roots covered).
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import layout
 from shared.consumer import consume_events, route_detail
-from shared.events import EtlCompleted
+from shared.events import EtlCompleted, TrainingSkipped
 from shared.observability import observability_for
 from shared.resources import PipelineResources, current_resources
 
 from .service import TrainingRequest, train_version
-from .training import TrainerSettings
+from .training import TrainerSettings, shortage
 from .versions import ModelRegistry
 
 observability = observability_for("trainer")
@@ -47,25 +51,30 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # Listed before the corpus is read: only files complete by then are surely inside this training.
         ready = _roots_with_complete_etl(resources)
         resources.ledger.set_stage_status(detail.root_file_id, "training", "running")
-        trained = train_version(
+        outcome = train_version(
             resources.store,
             registry,
             settings,
             TrainingRequest(trigger_root_file_id=detail.root_file_id, correlation_id=detail.correlation_id),
         )
-        publisher.publish(trained)
+        publisher.publish(outcome)
+        if isinstance(outcome, TrainingSkipped):
+            status = f"{SKIPPED}{shortage(outcome.class_counts, outcome.min_reviews_per_class)}"
+            resources.ledger.set_stage_status(detail.root_file_id, "training", status)
+            logger.info("no model trained", reason=outcome.reason, class_counts=outcome.class_counts)
+            return {"skipped": outcome.reason}
         resources.ledger.set_stage_status(detail.root_file_id, "training", "completed")
         for root in ready:
-            if root != detail.root_file_id and not _training_status(resources, root):
-                resources.ledger.set_stage_status(root, "training", f"{COVERED_BY}{trained.version}")
+            if root != detail.root_file_id and _may_be_covered(_training_status(resources, root)):
+                resources.ledger.set_stage_status(root, "training", f"{COVERED_BY}{outcome.version}")
         logger.info(
             "model trained",
-            version=trained.version,
-            promoted=trained.promoted,
-            reason=trained.reason,
-            macro_f1=trained.metrics["macro_f1"],
+            version=outcome.version,
+            promoted=outcome.promoted,
+            reason=outcome.reason,
+            macro_f1=outcome.metrics["macro_f1"],
         )
-        return {"version": trained.version, "promoted": trained.promoted}
+        return {"version": outcome.version, "promoted": outcome.promoted}
 
     def on_etl_completed(detail: EtlCompleted) -> None:
         if detail.dataset != "train" or not detail.root_complete:
@@ -77,6 +86,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 COVERED_BY = "covered by "
+SKIPPED = "skipped: "
+
+
+def _may_be_covered(status: str) -> bool:
+    """A root no training has taken up, or one whose own trigger found too little data to train."""
+    return not status or status.startswith(SKIPPED)
 
 
 def _training_status(resources: PipelineResources, root_file_id: str) -> str:

@@ -18,12 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import layout
-from shared.events import ModelTrained
+from shared.events import ModelTrained, TrainingSkipped
 from shared.storage import ObjectStore
 
 from .artifacts import MANIFEST, UnsafeModelError, load_model, model_files, write_model
 from .report import report_files
-from .training import TrainerSettings, TrainingOutcome, evaluate_model, read_etl_parquet, train_and_evaluate
+from .training import (
+    NotEnoughDataError,
+    TrainerSettings,
+    TrainingOutcome,
+    evaluate_model,
+    read_etl_parquet,
+    train_and_evaluate,
+)
 from .versions import ModelRegistry, PromotionDecision, Version, configuration_identity, decide_promotion
 
 _PROMOTION_ATTEMPTS = 5
@@ -43,10 +50,17 @@ def read_training_corpus(store: ObjectStore) -> Any:
 
 def train_version(
     store: ObjectStore, registry: ModelRegistry, settings: TrainerSettings, request: TrainingRequest
-) -> ModelTrained:
-    """Train on the whole etl/train/ corpus, write the version and its report, promote it if it is good enough."""
+) -> ModelTrained | TrainingSkipped:
+    """Train on the whole etl/train/ corpus, write the version and its report, promote it if it is good enough.
+
+    A corpus with too few reviews in some class trains nothing and says so (TrainingSkipped).
+    """
     table, files_read = read_training_corpus(store)
-    outcome = train_and_evaluate(table, settings)
+    try:
+        outcome = train_and_evaluate(table, settings)
+    except NotEnoughDataError as error:
+        # Before the version is claimed: a corpus too small to train takes no number and writes nothing.
+        return training_skipped(error, settings, files_read, request)
     fingerprint, configuration = configuration_identity(settings.label_target, settings.features)
     version = registry.claim_version(fingerprint, configuration, claimed_by=request.trigger_root_file_id or "manual")
     prefix = layout.model_prefix(str(version))
@@ -80,6 +94,21 @@ def train_version(
         reason=None if decision.promote else decision.reason,
         metrics=metrics,
         previous_version=str(previous) if previous else None,
+        trigger_root_file_id=request.trigger_root_file_id,
+    )
+
+
+def training_skipped(
+    error: NotEnoughDataError, settings: TrainerSettings, files_read: int, request: TrainingRequest
+) -> TrainingSkipped:
+    return TrainingSkipped(
+        correlation_id=request.correlation_id,
+        reason=f"no model trained: {error} ({settings.label_target} labels, over every training file so far); "
+        "add more training files: the next one trains on them all",
+        class_counts=error.class_counts,
+        min_reviews_per_class=error.minimum,
+        label_target=settings.label_target,
+        etl_files=files_read,
         trigger_root_file_id=request.trigger_root_file_id,
     )
 

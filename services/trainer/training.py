@@ -78,7 +78,23 @@ class TrainerSettings(BaseSettings):
 
 
 class NotEnoughDataError(ValueError):
-    """The corpus cannot train a model: too few labelled reviews in some class."""
+    """The corpus cannot train a model: too few labelled reviews in some class.
+
+    An expected outcome while the corpus is small, not a fault: the trainer reports it and waits for
+    more files rather than retrying.
+    """
+
+    def __init__(self, class_counts: dict[str, int], minimum: int) -> None:
+        self.class_counts = class_counts
+        """Labelled reviews in every class, after de-duplication."""
+        self.minimum = minimum
+        super().__init__(shortage(class_counts, minimum))
+
+
+def shortage(class_counts: dict[str, int], minimum: int) -> str:
+    """`too few labelled reviews, need 10 per class, have negative 2, neutral 0, positive 18`."""
+    have = ", ".join(f"{name} {count}" for name, count in class_counts.items())
+    return f"too few labelled reviews, need {minimum} per class, have {have}"
 
 
 # -- the corpus --------------------------------------------------------------------------------------
@@ -197,9 +213,9 @@ class TrainingOutcome:
 
 def check_enough(reviews: LabelledReviews, minimum: int) -> None:
     counts = np.bincount(reviews.labels, minlength=len(reviews.classes))
-    short = {reviews.classes[index]: int(count) for index, count in enumerate(counts) if count < minimum}
-    if short:
-        raise NotEnoughDataError(f"too few labelled reviews to train (need {minimum} per class): {short}")
+    if (counts < minimum).any():
+        class_counts = {name: int(count) for name, count in zip(reviews.classes, counts, strict=True)}
+        raise NotEnoughDataError(class_counts, minimum)
 
 
 def train_on_split(train: LabelledReviews, settings: TrainerSettings) -> tuple[StackedModel, FitReport]:

@@ -82,6 +82,7 @@ ROUTES: list[tuple[str, Any, set[str]]] = [
         lambda bucket: _with_detail(sample_event("ModelTrained"), promoted=False, reason="below the floor"),
         {"monitor"},
     ),
+    ("TrainingSkipped", lambda bucket: sample_event("TrainingSkipped"), {"monitor"}),
     ("PredictionsCompleted", lambda bucket: sample_event("PredictionsCompleted"), {"monitor"}),
     ("an unrelated event", lambda bucket: {**sample_event("FileChunked"), "detail-type": "Something Else"}, set()),
 ]

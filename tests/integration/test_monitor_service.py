@@ -57,3 +57,23 @@ def test_rejections_of_two_files_raise_two_alerts(pipeline: MotoStack) -> None:
     assert deliver(first) == deliver(second) == {"batchItemFailures": []}
 
     assert len(keys(pipeline, layout.MONITORING_ALERTS)) == 2
+
+
+def test_a_skipped_training_raises_one_alert_per_trigger_naming_the_reason(pipeline: MotoStack) -> None:
+    skipped = sample_event("TrainingSkipped")
+    other_trigger = json.loads(json.dumps(skipped))
+    other_trigger["detail"]["trigger_root_file_id"] = "e" * 32
+
+    # When the skip is delivered twice, and another trigger's skip once
+    assert deliver(skipped) == deliver(skipped) == deliver(other_trigger) == {"batchItemFailures": []}
+
+    # Then one alert per trigger root, saying why no model was trained
+    alerts = [
+        json.loads(pipeline.aws.s3.get_object(Bucket=pipeline.bucket, Key=key)["Body"].read())
+        for key in keys(pipeline, layout.MONITORING_ALERTS)
+    ]
+    assert sorted(alert["file_id"] for alert in alerts) == sorted([skipped["detail"]["trigger_root_file_id"], "e" * 32])
+    assert {alert["kind"] for alert in alerts} == {"training_skipped"}
+    assert all(alert["message"] == skipped["detail"]["reason"] for alert in alerts)
+    assert alerts[0]["message"].startswith("no model trained: too few labelled reviews, need 10 per class")
+    assert alerts[0]["details"]["class_counts"] == {"negative": 2, "neutral": 0, "positive": 18}

@@ -17,16 +17,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from services.etl.transform import EtlSettings, transform_table
 from services.trainer.app import lambda_handler
 from services.trainer.artifacts import UnsafeModelError, load_current_model, load_model
 from services.trainer.service import TrainingRequest, train_version
 from services.trainer.training import TrainerSettings
 from services.trainer.versions import ModelRegistry, Version
+from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
 from shared import layout
-from shared.events import ModelTrained
+from shared.events import ModelTrained, TrainingSkipped
 from shared.ledger import FileRecord
 from shared.samples import sample_event, sqs_wrapped
 from shared.storage import ObjectStore
+from tests.data_paths import SAMPLES
 from tests.integration.conftest import BUCKET, MotoStack, lambda_context
 from tests.unit.test_trainer_core import real_etl_rows
 
@@ -137,6 +140,63 @@ def test_a_complete_training_root_trains_writes_promotes_and_publishes(stack: Mo
     assert stack.record(root).stages["training"] == "completed"
 
 
+def gift_card_head(reviews: int) -> pa.Table:
+    """The first reviews of the AWS Gift Card sample, read and cleaned as the pipeline does: a user's small file."""
+    lines = (SAMPLES / "train" / "amazon_reviews_us_Gift_Card_v1_00.tsv").read_bytes().splitlines(keepends=True)
+    verdict = examine_file(InMemoryBytes(b"".join(lines[: reviews + 1])), dataset="train", limits=ValidatorSettings())
+    assert isinstance(verdict, Accepted)
+    table, _ = transform_table(verdict.rows.table, EtlSettings())
+    return table
+
+
+def mark_etl_complete(stack: MotoStack, root: str) -> None:
+    stack.ledger.set_parts_expected(root, "etl", 1)
+    assert stack.ledger.record_part_done(root, "etl", 0).completed_now
+
+
+def test_a_corpus_too_small_to_train_is_skipped_and_a_later_file_trains_on_everything(stack: MotoStack) -> None:
+    # Given only a 20-review file in etl/train/: 2 negative, no neutral, 17 positive once de-duplicated
+    small = put_etl_root(stack, gift_card_head(20))
+    mark_etl_complete(stack, small)
+
+    # When its EtlCompleted arrives (twice: a redelivery)
+    assert run_trainer(etl_completed(small)) == {"batchItemFailures": []}
+    assert run_trainer(etl_completed(small)) == {"batchItemFailures": []}
+
+    # Then the message is acknowledged with one TrainingSkipped that says why, with the counts
+    (skipped,) = stack.details("TrainingSkipped")
+    TrainingSkipped.model_validate(skipped)
+    assert skipped["class_counts"] == {"negative": 2, "neutral": 0, "positive": 17}
+    assert (skipped["min_reviews_per_class"], skipped["label_target"]) == (10, "sentiment3")
+    assert (skipped["trigger_root_file_id"], skipped["correlation_id"], skipped["etl_files"]) == (small, small, 1)
+    assert skipped["reason"].startswith(
+        "no model trained: too few labelled reviews, need 10 per class, have negative 2, neutral 0, positive 17"
+    )
+    # And nothing was trained, written or numbered
+    assert stack.details("ModelTrained") == []
+    assert list(store(stack).keys("models/")) == []
+    assert list(store(stack).keys(layout.metrics_prefix("v1.0"))) == []
+    assert registry(stack).versions() == []
+    assert stack.record(small).stages["training"] == (
+        "skipped: too few labelled reviews, need 10 per class, have negative 2, neutral 0, positive 17"
+    )
+
+    # When a file with enough reviews completes its ETL later
+    first, _ = halves()
+    root = put_etl_root(stack, first)
+    mark_etl_complete(stack, root)
+    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
+
+    # Then it trains the first version on the whole corpus, the small file's reviews included
+    (trained,) = stack.details("ModelTrained")
+    assert (trained["version"], trained["promoted"], trained["trigger_root_file_id"]) == ("v1.0", True, root)
+    details = store(stack).read_json(layout.model_index_key())["versions"]
+    assert [(entry["version"], entry["etl_files"]) for entry in details] == [("v1.0", 2)]
+    assert stack.record(root).stages["training"] == "completed"
+    assert stack.record(small).stages["training"] == "covered by v1.0"
+    assert len(stack.details("TrainingSkipped")) == 1
+
+
 def test_other_etl_events_do_not_train(stack: MotoStack) -> None:
     first, _ = halves()
     root = put_etl_root(stack, first)
@@ -151,8 +211,7 @@ def test_a_trigger_whose_file_a_later_training_already_read_trains_nothing_more(
     first, second = halves()
     roots = [put_etl_root(stack, table) for table in (first, second)]
     for root in roots:
-        stack.ledger.set_parts_expected(root, "etl", 1)
-        assert stack.ledger.record_part_done(root, "etl", 0).completed_now
+        mark_etl_complete(stack, root)
 
     # When both triggers are handled one after the other
     assert run_trainer(etl_completed(roots[0])) == {"batchItemFailures": []}
@@ -194,7 +253,9 @@ def test_two_trainings_at_once_take_two_consecutive_versions_and_agree_on_curren
 
     def train(name: str) -> None:
         start.wait()
-        results.append(train_version(store(stack), registry(stack), settings, TrainingRequest(name, name)))
+        result = train_version(store(stack), registry(stack), settings, TrainingRequest(name, name))
+        assert isinstance(result, ModelTrained)
+        results.append(result)
 
     threads = [threading.Thread(target=train, args=(name,)) for name in ("a", "b")]
     for thread in threads:

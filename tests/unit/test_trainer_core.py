@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from services.etl.transform import EtlSettings, transform_table
@@ -16,9 +17,11 @@ from services.trainer.artifacts import UnsafeModelError, model_files, model_from
 from services.trainer.evaluation import evaluate_labels
 from services.trainer.model import ModelConfig, predict_proba
 from services.trainer.training import (
+    NotEnoughDataError,
     TrainerSettings,
     TrainingOutcome,
     prepare_reviews,
+    read_etl_parquet,
     stratified_split,
     train_and_evaluate,
 )
@@ -84,6 +87,24 @@ def test_split_is_stratified_seeded_and_stable_as_the_corpus_grows() -> None:
     _, earlier_test = stratified_split([reviews.texts[row] for row in first], reviews.labels[first], 0.2, seed=7)
     kept = len(set(earlier_test) & set(test)) / len(earlier_test)
     assert kept > 0.8
+
+
+def test_a_corpus_missing_a_class_is_refused_with_every_class_counted() -> None:
+    # Given real reviews without a single 3-star one, and an empty corpus
+    table = real_etl_rows()
+    without_neutral = table.filter(pc.not_equal(table.column("rating"), 3))
+    # When each is trained on for sentiment3
+    with pytest.raises(NotEnoughDataError) as missing:
+        train_and_evaluate(without_neutral, FAST)
+    with pytest.raises(NotEnoughDataError) as empty:
+        train_and_evaluate(read_etl_parquet([]), FAST)
+    # Then the refusal counts every class, the short ones and the others, and says what is needed
+    counts = missing.value.class_counts
+    assert list(counts) == ["negative", "neutral", "positive"]
+    assert counts["neutral"] == 0 and counts["negative"] > 10 and counts["positive"] > 10
+    assert missing.value.minimum == FAST.min_reviews_per_class
+    assert str(missing.value).startswith("too few labelled reviews, need 10 per class, have negative ")
+    assert empty.value.class_counts == {"negative": 0, "neutral": 0, "positive": 0}
 
 
 def test_the_model_learns_sentiment_from_real_reviews() -> None:
