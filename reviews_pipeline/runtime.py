@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from shared import layout
 from shared.events import Dataset
@@ -394,10 +394,6 @@ class LocalPipeline:
             if depth > already_alerted.get(service, 0):
                 sink.raise_alert(dlq_alert(service, depth, now()))
         return depths
-
-
-FINAL: frozenset[str] = frozenset({"validated", "chunked", "rejected"})
-Status = Literal["validated", "chunked", "rejected"]
 
 
 def rows_of(record: FileRecord) -> tuple[int, int]:

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
-    from mypy_boto3_sqs import SQSClient
 
 
 def retrying_config(max_attempts: int) -> Config:
@@ -33,7 +32,6 @@ class AwsClients:
     events: EventBridgeClient
     dynamodb: DynamoDBClient
     sns: SNSClient
-    sqs: SQSClient
 
 
 def clients_for(settings: PipelineSettings) -> AwsClients:
@@ -45,5 +43,4 @@ def clients_for(settings: PipelineSettings) -> AwsClients:
         events=session.client("events", endpoint_url=endpoint, config=retrying),
         dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=retrying),
         sns=session.client("sns", endpoint_url=endpoint, config=retrying),
-        sqs=session.client("sqs", endpoint_url=endpoint, config=retrying),
     )

@@ -229,9 +229,6 @@ class FileLedger:
                 if record.is_root or not roots_only:
                     yield record
 
-    def files_with_stage_status(self, stage: str, status: str) -> list[FileRecord]:
-        return [record for record in self.files() if record.stages.get(stage) == status]
-
     # -- the part barrier -----------------------------------------------------------------------
 
     def parts_expected(self, root_file_id: str, stage: BarrierStage = "validation") -> int | None:

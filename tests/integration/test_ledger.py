@@ -169,7 +169,7 @@ def test_stage_status_is_recorded_per_stage(ledger: FileLedger) -> None:
     stored = ledger.get(first.file_id)
     assert stored is not None
     assert stored.stages == {"etl": "failed", "predictions": "waiting_for_model"}
-    waiting = ledger.files_with_stage_status("predictions", "waiting_for_model")
+    waiting = [item for item in ledger.files() if item.stages.get("predictions") == "waiting_for_model"]
     assert [item.file_id for item in waiting] == [first.file_id]
 
 
