@@ -3,8 +3,15 @@
 Items, in one table keyed by (`pk`, `sk`):
 
 - `FILE#<file_id>` / `META`: the file's record (where it is, its status, counts, report and outputs;
-  for a root file, `parts_done_<stage>`: the set of part indexes that finished each stage);
+  for a root file, `parts_done_<stage>`: the set of part indexes that finished each stage, and the
+  barrier's counters `<stage>_expected`, `<stage>_done`, `<stage>_complete`, `<stage>_completed_by`);
+- `FILE#<file_id>` / other sort keys: a service's own items about a file (the predictor's, in
+  services/predictor/prediction_ledger.py), under the partition `file_key` names;
+- `MODEL` / …: the trainer's model-version registry (services/trainer/versions.py);
 - `idempotency#<stage>` / `<hash>`: Powertools idempotency records, one per object version and stage.
+
+The key scheme, the counter names and the test for a failed condition are spelled here only: the
+other modules keeping items in this table import them.
 
 The chunk barrier uses atomic counters: each part's completion is one conditional update of the root
 record that adds the part's index to the stage's set of done parts (only if absent) together with
@@ -44,7 +51,14 @@ BarrierStage = Literal["validation", "etl", "predictions"]
 
 # Object versions are immutable, so an idempotency record may live as long as the data does.
 _IDEMPOTENCY_TTL_SECONDS = 90 * 24 * 3600
-_META = "META"
+
+FILE_PARTITION_PREFIX = "FILE#"
+META_SORT_KEY = "META"
+"""The sort key of a file's own record, beside the items services keep under the same partition."""
+MODEL_PARTITION = "MODEL"
+"""The partition of the model-version registry."""
+
+BarrierCounter = Literal["expected", "done", "complete", "completed_by"]
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -58,6 +72,31 @@ def file_id_for(bucket: str, key: str, version: str | None) -> str:
     """
     digest = hashlib.sha256(f"{bucket}\x00{key}\x00{version or ''}".encode()).hexdigest()
     return digest[:32]
+
+
+def file_key(file_id: str) -> str:
+    """The partition key of a file's items: its record and whatever services keep about it."""
+    return f"{FILE_PARTITION_PREFIX}{file_id}"
+
+
+def file_id_of(partition_key: str) -> str:
+    """The file id a partition key names (the inverse of `file_key`)."""
+    return partition_key.removeprefix(FILE_PARTITION_PREFIX)
+
+
+def record_key(file_id: str) -> dict[str, AttributeValueTypeDef]:
+    """The key of a file's record."""
+    return to_item({"pk": file_key(file_id), "sk": META_SORT_KEY})
+
+
+def barrier_counter(stage: BarrierStage, counter: BarrierCounter) -> str:
+    """The name, in a root record's `counters`, of one of a stage's barrier counters (e.g. `etl_complete`)."""
+    return f"{stage}_{counter}"
+
+
+def is_conditional_failure(error: ClientError) -> bool:
+    """Whether a DynamoDB write was refused because its condition did not hold (not a fault: an answer)."""
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class FileRecord(BaseModel):
@@ -172,19 +211,17 @@ class FileLedger:
 
     def register(self, record: FileRecord) -> bool:
         """Add a file's record unless one exists; True when this call created it."""
-        item = to_item({"pk": f"FILE#{record.file_id}", "sk": _META, **record.model_dump()})
+        item = to_item({"pk": file_key(record.file_id), "sk": META_SORT_KEY, **record.model_dump()})
         try:
             self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if is_conditional_failure(error):
                 return False
             raise
         return True
 
     def get(self, file_id: str) -> FileRecord | None:
-        response = self._client.get_item(
-            TableName=self._table, Key=to_item({"pk": f"FILE#{file_id}", "sk": _META}), ConsistentRead=True
-        )
+        response = self._client.get_item(TableName=self._table, Key=record_key(file_id), ConsistentRead=True)
         if "Item" not in response:
             return None
         return FileRecord.model_validate(from_item(response["Item"]))
@@ -196,7 +233,7 @@ class FileLedger:
         values = {f":v{i}": value for i, value in enumerate(fields.values())}
         self._client.update_item(
             TableName=self._table,
-            Key=to_item({"pk": f"FILE#{file_id}", "sk": _META}),
+            Key=record_key(file_id),
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames=names,
@@ -207,7 +244,7 @@ class FileLedger:
         """Record a downstream stage's status for a file (e.g. etl=completed, predictions=waiting_for_model)."""
         self._client.update_item(
             TableName=self._table,
-            Key=to_item({"pk": f"FILE#{file_id}", "sk": _META}),
+            Key=record_key(file_id),
             UpdateExpression="SET stages.#stage = :status, updated_at = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#stage": stage},
@@ -220,7 +257,7 @@ class FileLedger:
         pages = paginator.paginate(
             TableName=self._table,
             FilterExpression="sk = :meta",
-            ExpressionAttributeValues={":meta": {"S": _META}},
+            ExpressionAttributeValues={":meta": {"S": META_SORT_KEY}},
             ConsistentRead=True,
         )
         for page in pages:
@@ -234,7 +271,7 @@ class FileLedger:
     def parts_expected(self, root_file_id: str, stage: BarrierStage = "validation") -> int | None:
         """How many parts a root file was split into, once the chunker has said (before any part is visible)."""
         record = self.get(root_file_id)
-        return None if record is None else record.counters.get(f"{stage}_expected")
+        return None if record is None else record.counters.get(barrier_counter(stage, "expected"))
 
     def set_parts_expected(
         self, root_file_id: str, stage: BarrierStage, expected: int, *, part_index: int | None = None
@@ -242,10 +279,10 @@ class FileLedger:
         """Record how many parts `stage` waits for; `part_index`: the part whose delivery sets it, if any."""
         response = self._client.update_item(
             TableName=self._table,
-            Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+            Key=record_key(root_file_id),
             UpdateExpression="SET counters.#expected = :expected",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#expected": f"{stage}_expected"},
+            ExpressionAttributeNames={"#expected": barrier_counter(stage, "expected")},
             ExpressionAttributeValues=to_item({":expected": expected}),
             ReturnValues="ALL_NEW",
         )
@@ -260,7 +297,7 @@ class FileLedger:
         reason, …); they are added in the same conditional update that records the part as done, so
         a redelivered part adds nothing.
         """
-        increments = {f"{stage}_done": 1, **(adds or {})}
+        increments = {barrier_counter(stage, "done"): 1, **(adds or {})}
         names = {f"#c{i}": name for i, name in enumerate(increments)} | {"#parts": f"parts_done_{stage}"}
         values = to_item({f":c{i}": amount for i, amount in enumerate(increments.values())})
         values |= {":part": {"NS": [str(part_index)]}, ":index": {"N": str(part_index)}}
@@ -268,7 +305,7 @@ class FileLedger:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                Key=record_key(root_file_id),
                 UpdateExpression="ADD " + ", ".join(additions),
                 ConditionExpression="attribute_exists(pk) AND NOT contains(#parts, :index)",
                 ExpressionAttributeNames=names,
@@ -276,7 +313,7 @@ class FileLedger:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_conditional_failure(error):
                 raise
             # This part was already counted by an earlier delivery (or the root is unknown).
             record = self.get(root_file_id)
@@ -289,30 +326,36 @@ class FileLedger:
         self, root_file_id: str, stage: BarrierStage, root: Mapping[str, Any], part_index: int | None
     ) -> BarrierState:
         counters = root.get("counters", {})
-        expected = counters.get(f"{stage}_expected")
-        done = int(counters.get(f"{stage}_done", 0))
+        expected = counters.get(barrier_counter(stage, "expected"))
+        done = int(counters.get(barrier_counter(stage, "done"), 0))
         if expected is None or done < expected:
             return BarrierState(expected=expected, done=done, completed_now=False)
         completer = _COMPLETED_BY_COUNT if part_index is None else part_index
-        if f"{stage}_complete" in counters:
+        if barrier_counter(stage, "complete") in counters:
             return BarrierState(
-                expected=expected, done=done, completed_now=False, completed_by=counters.get(f"{stage}_completed_by")
+                expected=expected,
+                done=done,
+                completed_now=False,
+                completed_by=counters.get(barrier_counter(stage, "completed_by")),
             )
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                Key=record_key(root_file_id),
                 UpdateExpression="SET counters.#complete = :one, counters.#completer = :completer",
                 ConditionExpression="attribute_not_exists(counters.#complete)",
-                ExpressionAttributeNames={"#complete": f"{stage}_complete", "#completer": f"{stage}_completed_by"},
+                ExpressionAttributeNames={
+                    "#complete": barrier_counter(stage, "complete"),
+                    "#completer": barrier_counter(stage, "completed_by"),
+                },
                 ExpressionAttributeValues=to_item({":one": 1, ":completer": completer}),
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not is_conditional_failure(error):
                 raise
             # Another delivery completed it between our read and our write: read who did.
             record = self.get(root_file_id)
-            winner = record.counters.get(f"{stage}_completed_by") if record else None
+            winner = record.counters.get(barrier_counter(stage, "completed_by")) if record else None
             return BarrierState(expected=expected, done=done, completed_now=False, completed_by=winner)
         return BarrierState(expected=expected, done=done, completed_now=True, completed_by=completer)
 

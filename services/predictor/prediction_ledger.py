@@ -8,7 +8,8 @@
 - `FILE#<root>` / `PREDICTED#<index>`: what predicting a part wrote (keys, rows, checksums), read back
   for the manifest when the last part is done.
 
-shared/ledger.py owns the files' records and the barrier; these items are the predictor's business.
+shared/ledger.py owns the files' records, the barrier and the key scheme (`file_key`, `record_key`);
+these items are the predictor's business.
 """
 
 from __future__ import annotations
@@ -21,20 +22,15 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from shared.events import EtlCompleted
-from shared.ledger import from_item, to_item
+from shared.ledger import file_id_of, file_key, from_item, is_conditional_failure, record_key, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-_META = "META"
 _PENDING = "PENDING#predictions#"
 _PREDICTED = "PREDICTED#"
 _STAGE = "predictions"
-
-
-def _condition_failed(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class PartOutput(BaseModel):
@@ -67,7 +63,7 @@ class PredictionLedger:
         """
         response = self._client.update_item(
             TableName=self._table,
-            Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+            Key=record_key(root_file_id),
             UpdateExpression="SET pinned_model_version = if_not_exists(pinned_model_version, :version)",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_item({":version": version}),
@@ -83,7 +79,7 @@ class PredictionLedger:
             TableName=self._table,
             Item=to_item(
                 {
-                    "pk": f"FILE#{detail.root_file_id}",
+                    "pk": file_key(detail.root_file_id),
                     "sk": f"{_PENDING}{detail.part_index or 0:05d}",
                     "detail": detail.model_dump_json(),
                     "parked_at": int(time.time()),
@@ -106,7 +102,7 @@ class PredictionLedger:
             ConsistentRead=True,
         )
         for page in pages:
-            roots.update(str(from_item(item)["pk"]).removeprefix("FILE#") for item in page.get("Items", []))
+            roots.update(file_id_of(str(from_item(item)["pk"])) for item in page.get("Items", []))
         return sorted(roots)
 
     def take_lease(self, detail: EtlCompleted, seconds: int) -> bool:
@@ -122,7 +118,7 @@ class PredictionLedger:
                 ExpressionAttributeValues=to_item({":until": now + seconds, ":now": now}),
             )
         except ClientError as error:
-            if _condition_failed(error):
+            if is_conditional_failure(error):
                 return False
             raise
         return True
@@ -132,7 +128,7 @@ class PredictionLedger:
         self._client.delete_item(TableName=self._table, Key=self._pending_key(detail))
 
     def _pending_key(self, detail: EtlCompleted) -> dict[str, AttributeValueTypeDef]:
-        return to_item({"pk": f"FILE#{detail.root_file_id}", "sk": f"{_PENDING}{detail.part_index or 0:05d}"})
+        return to_item({"pk": file_key(detail.root_file_id), "sk": f"{_PENDING}{detail.part_index or 0:05d}"})
 
     def mark_predicting_if_waiting(self, root_file_id: str) -> None:
         """Move the root's status off `waiting_for_model` once its waiting parts are predicted.
@@ -143,7 +139,7 @@ class PredictionLedger:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=to_item({"pk": f"FILE#{root_file_id}", "sk": _META}),
+                Key=record_key(root_file_id),
                 UpdateExpression="SET stages.#stage = :predicting, updated_at = :now",
                 ConditionExpression="stages.#stage = :waiting",
                 ExpressionAttributeNames={"#stage": _STAGE},
@@ -152,7 +148,7 @@ class PredictionLedger:
                 ),
             )
         except ClientError as error:
-            if not _condition_failed(error):
+            if not is_conditional_failure(error):
                 raise
 
     # -- what each part wrote -------------------------------------------------------------------
@@ -162,7 +158,7 @@ class PredictionLedger:
             TableName=self._table,
             Item=to_item(
                 {
-                    "pk": f"FILE#{root_file_id}",
+                    "pk": file_key(root_file_id),
                     "sk": f"{_PREDICTED}{output.part_index:05d}",
                     "output": output.model_dump_json(),
                 }
@@ -178,7 +174,7 @@ class PredictionLedger:
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=to_item({":pk": f"FILE#{root_file_id}", ":prefix": sort_key_prefix}),
+            ExpressionAttributeValues=to_item({":pk": file_key(root_file_id), ":prefix": sort_key_prefix}),
             ConsistentRead=True,
         )
         for page in pages:

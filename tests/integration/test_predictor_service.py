@@ -25,7 +25,7 @@ from services.predictor.prediction_ledger import PredictionLedger
 from services.trainer.artifacts import model_files, write_model
 from shared import layout
 from shared.events import PredictionsCompleted
-from shared.ledger import FileRecord
+from shared.ledger import FileRecord, file_key
 from shared.samples import sample_event, sqs_wrapped
 from shared.storage import ObjectStore
 from tests.integration.conftest import BUCKET, MotoStack, lambda_context
@@ -133,7 +133,7 @@ def pending_items(stack: MotoStack, root: str) -> list[dict[str, Any]]:
     return stack.aws.dynamodb.query(
         TableName=stack.table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :pending)",
-        ExpressionAttributeValues={":pk": {"S": f"FILE#{root}"}, ":pending": {"S": "PENDING#predictions#"}},
+        ExpressionAttributeValues={":pk": {"S": file_key(root)}, ":pending": {"S": "PENDING#predictions#"}},
     )["Items"]
 
 
