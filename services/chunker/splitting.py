@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import layout
+from shared.compression import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip
 from shared.events import ChunkPart, DetectedFormat, FileChunked, FileOversized
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
@@ -35,7 +36,7 @@ from shared.storage import ObjectStore, RangedReader
 
 from .boundaries import QUOTE, PartOpened, RecordRules, RecordTooLongError, group_row_groups, split_records
 from .parts import PartStream, PartUploads
-from .sources import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip, ranged_blocks
+from .sources import ranged_blocks
 from .text import UndecodableError, codec_name
 
 MiB = 1024 * 1024

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shared.compression import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip
 from shared.events import DetectedFormat
 from shared.storage import SeekableReader
 
@@ -38,7 +38,6 @@ from .records import ARROW_CONTENT_ERRORS, Dialect
 ContainerFormat = Literal["csv", "tsv", "jsonl", "json", "parquet"]
 Compression = Literal["none", "gzip"]
 
-GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 # Enough JSON lines to judge the keys and their types; more only costs time.
 MAX_SAMPLE_RECORDS = 2000
@@ -129,55 +128,18 @@ class Head:
 # -- gzip ---------------------------------------------------------------------------------------
 
 
-def _inflated_pieces(compressed: bytes, *, whole: bool) -> Iterator[bytes]:
-    """Decompress gzip data (one or more members) in bounded pieces.
+def _inflated_pieces(compressed: bytes, *, whole: bool, limit: int | None = None) -> Iterator[bytes]:
+    """Decompress gzip data (one or more members) in bounded pieces, refusing what is not readable gzip.
 
     `whole` says `compressed` is the entire object, so a stream that stops before its end marker is
-    truncated; otherwise it is a head read and simply ends.
+    truncated; otherwise it is a head read and simply ends. `limit`: see `gunzip`.
     """
     view = memoryview(compressed)
-    start = 0
-    while start < len(view):
-        if view[start : start + 2] != GZIP_MAGIC:
-            if not any(view[start:]):
-                return  # NUL padding after the last member, as some writers leave it
-            raise CheckFailedError(
-                "readability",
-                f"bytes after the end of the gzip stream, at compressed offset {start}, are not another gzip member",
-                compressed_offset=start,
-            )
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        position = start
-        while not inflater.eof:
-            if position >= len(view):
-                if whole:
-                    raise CheckFailedError(
-                        "readability",
-                        "the gzip stream is truncated: the file ends before the end of its compressed data",
-                        compressed_bytes=len(view),
-                    )
-                return
-            pending: bytes | memoryview = view[position : position + _INFLATE_INPUT_STEP]
-            position += len(pending)
-            while True:
-                try:
-                    piece = inflater.decompress(pending, _INFLATE_OUTPUT_STEP)
-                except zlib.error as error:
-                    raise CheckFailedError(
-                        "readability",
-                        f"the gzip stream is corrupt near compressed offset {position}: {error}",
-                        compressed_offset=position,
-                    ) from error
-                if piece:
-                    yield piece
-                if inflater.eof:
-                    break
-                pending = inflater.unconsumed_tail
-                # With no input left, a full output piece may still leave output inside zlib: drain it.
-                if not pending and len(piece) < _INFLATE_OUTPUT_STEP:
-                    break
-        # The next member starts where this one's data ended, inside the last input step.
-        start = position - len(inflater.unused_data)
+    steps = (view[start : start + _INFLATE_INPUT_STEP] for start in range(0, len(view), _INFLATE_INPUT_STEP))
+    try:
+        yield from gunzip(steps, step_bytes=_INFLATE_OUTPUT_STEP, limit_bytes=limit, whole=whole)
+    except BrokenGzipError as error:
+        raise CheckFailedError("readability", str(error), compressed_offset=error.compressed_offset) from error
 
 
 def _inflate_head(compressed_head: bytes, *, limit: int, whole: bool) -> tuple[bytes, bool]:
@@ -200,21 +162,22 @@ def inflate(compressed: bytes, *, keep_at_most: int, give_up_after: int) -> pa.B
     """
     sink: pa.BufferOutputStream | None = pa.BufferOutputStream()
     total = 0
-    for piece in _inflated_pieces(compressed, whole=True):
-        total += len(piece)
-        if total > give_up_after:
-            raise CheckFailedError(
-                "size",
-                f"the gzip content is larger than the {give_up_after}-byte limit on decompressed size "
-                f"(max_decompressed_bytes); {len(compressed)} compressed bytes inflated past it",
-                compressed_bytes=len(compressed),
-                max_decompressed_bytes=give_up_after,
-            )
-        if sink is not None:
-            if total <= keep_at_most:
-                sink.write(piece)
-            else:
-                sink = None  # too big to validate whole: keep counting, keep nothing
+    try:
+        for piece in _inflated_pieces(compressed, whole=True, limit=give_up_after):
+            total += len(piece)
+            if sink is not None:
+                if total <= keep_at_most:
+                    sink.write(piece)
+                else:
+                    sink = None  # too big to validate whole: keep counting, keep nothing
+    except DecompressedTooLargeError as error:
+        raise CheckFailedError(
+            "size",
+            f"the gzip content is larger than the {give_up_after}-byte limit on decompressed size "
+            f"(max_decompressed_bytes); {len(compressed)} compressed bytes inflated past it",
+            compressed_bytes=len(compressed),
+            max_decompressed_bytes=give_up_after,
+        ) from error
     return None if sink is None else sink.getvalue()
 
 

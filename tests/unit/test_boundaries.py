@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
 import json
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,13 +28,7 @@ from services.chunker.boundaries import (
     record_end_at_or_after,
     split_records,
 )
-from services.chunker.sources import (
-    BrokenGzipError,
-    DecompressedTooLargeError,
-    ShortReadError,
-    gunzip,
-    ranged_blocks,
-)
+from services.chunker.sources import ShortReadError, ranged_blocks
 from services.chunker.text import UTF8_BOM, UndecodableError
 from tests.data_paths import SHARED_DATA
 
@@ -673,42 +665,3 @@ def test_a_short_ranged_read_is_an_error() -> None:
 
 def blocks_of(data: bytes, size: int) -> Iterator[bytes]:
     return (data[start : start + size] for start in range(0, len(data), size))
-
-
-def test_gunzip_streams_in_bounded_steps_across_members() -> None:
-    # Given the real MARC CSV compressed as two gzip members (as `cat a.gz b.gz` makes)
-    data = MARC_EN.read_bytes()
-    compressed = gzip.compress(data[:1_000_000]) + gzip.compress(data[1_000_000:])
-
-    outputs = list(gunzip(blocks_of(compressed, 50_000), step_bytes=64 * 1024, limit_bytes=10 << 20))
-
-    assert b"".join(outputs) == data
-    assert max(len(output) for output in outputs) <= 64 * 1024
-
-
-def test_a_truncated_gzip_is_reported_as_truncated() -> None:
-    compressed = gzip.compress(MARC_EN.read_bytes())[:-1000]
-
-    with pytest.raises(BrokenGzipError, match="truncated"):
-        list(gunzip(blocks_of(compressed, 65_536), step_bytes=65_536, limit_bytes=10 << 20))
-
-
-def test_a_gzip_bomb_is_stopped_one_step_past_the_limit() -> None:
-    # Given 50 MB of zeros in a gzip of about 50 KB
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    zeros = bytes(1 << 20)
-    bomb = b"".join(compressor.compress(zeros) for _ in range(50)) + compressor.flush()
-    assert len(bomb) < 100_000
-    produced = 0
-
-    with pytest.raises(DecompressedTooLargeError) as raised:
-        for output in gunzip(blocks_of(bomb, 65_536), step_bytes=1 << 20, limit_bytes=10 << 20):
-            produced += len(output)
-
-    assert raised.value.limit == 10 << 20
-    assert produced <= 10 << 20
-
-
-def test_bytes_that_are_not_gzip_are_broken_gzip() -> None:
-    with pytest.raises(BrokenGzipError):
-        list(gunzip([MARC_EN.read_bytes()[:10_000]], step_bytes=65_536, limit_bytes=10 << 20))
