@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast
 
-from .events import Dataset
+from .events import Dataset, PartInfo
 
 RAW = "raw/"
 ERRORS = "errors/"
@@ -31,6 +32,8 @@ DATASETS: tuple[Dataset, ...] = ("train", "inference")
 INBOUND_AREAS = (RAW, CHUNKS)
 CURRENT_MODEL_PREFIX = MODELS + "current/"
 REPORT_SUFFIX = ".report.json"
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+"""The media type every Parquet object of the pipeline is written with (processed/, etl/, predictions/, chunks)."""
 
 # Control characters (C0, DEL, C1) in a key are refused: they break logs, terminals and shells downstream.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -128,6 +131,39 @@ def chunks_prefix(dataset: Dataset, root_file_id: str) -> str:
 
 def chunk_key(dataset: Dataset, root_file_id: str, part_index: int, suffix: str) -> str:
     return f"{chunks_prefix(dataset, root_file_id)}part-{part_index:05d}{suffix}"
+
+
+# S3 user metadata (x-amz-meta-*) on every chunk part: written by the chunker, read back by the
+# receiver, which trusts a part's position only from its own object, never from its key.
+PARENT_FILE_ID_METADATA = "parent-file-id"
+ROOT_FILE_ID_METADATA = "root-file-id"
+PART_INDEX_METADATA = "part-index"
+FIRST_ROW_NUMBER_METADATA = "first-row-number"
+CORRELATION_METADATA = "correlation-id"
+PART_METADATA_FIELDS = (PARENT_FILE_ID_METADATA, ROOT_FILE_ID_METADATA, PART_INDEX_METADATA, FIRST_ROW_NUMBER_METADATA)
+
+
+def chunk_metadata(part: PartInfo, correlation_id: str) -> dict[str, str]:
+    """The metadata a chunk part is written with."""
+    return {
+        PARENT_FILE_ID_METADATA: part.parent_file_id,
+        ROOT_FILE_ID_METADATA: part.root_file_id,
+        PART_INDEX_METADATA: str(part.part_index),
+        FIRST_ROW_NUMBER_METADATA: str(part.first_row_number),
+        CORRELATION_METADATA: correlation_id,
+    }
+
+
+def part_from_metadata(metadata: Mapping[str, str]) -> PartInfo | None:
+    """Where a chunk part sits in its root file, from its metadata; None when any of it is missing."""
+    if not all(name in metadata for name in PART_METADATA_FIELDS):
+        return None
+    return PartInfo(
+        parent_file_id=metadata[PARENT_FILE_ID_METADATA],
+        root_file_id=metadata[ROOT_FILE_ID_METADATA],
+        part_index=int(metadata[PART_INDEX_METADATA]),
+        first_row_number=int(metadata[FIRST_ROW_NUMBER_METADATA]),
+    )
 
 
 def processed_key(dataset: Dataset, root_file_id: str, part_index: int | None) -> str:

@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import layout
 from shared.compression import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip
-from shared.events import ChunkPart, DetectedFormat, FileChunked, FileOversized
+from shared.events import ChunkPart, DetectedFormat, FileChunked, FileOversized, PartInfo
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
 from shared.rejection import RejectedFile, Rejection, reject_file
@@ -45,7 +45,7 @@ _CONTENT_TYPES = {
     "csv": "text/csv",
     "tsv": "text/tab-separated-values",
     "jsonl": "application/x-ndjson",
-    "parquet": "application/vnd.apache.parquet",
+    "parquet": layout.PARQUET_CONTENT_TYPE,
 }
 _DEFAULT_SUFFIXES = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "parquet": ".parquet"}
 _KNOWN_SUFFIXES = frozenset({".csv", ".tsv", ".tab", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq"})
@@ -389,15 +389,14 @@ def _parts_prefix(oversized: FileOversized) -> str:
 
 def _part_namer(oversized: FileOversized, suffix: str) -> PartNamer:
     def name_part(index: int, first_row_number: int) -> tuple[str, dict[str, str]]:
-        # Read back by the receiver (services/validator/intake.py PART_METADATA_FIELDS, CORRELATION_METADATA).
-        metadata = {
-            "parent-file-id": oversized.file_id,
-            "root-file-id": oversized.root_file_id,
-            "part-index": str(index),
-            "first-row-number": str(first_row_number),
-            "correlation-id": oversized.correlation_id,
-        }
-        return layout.chunk_key(oversized.dataset, oversized.root_file_id, index, suffix), metadata
+        part = PartInfo(
+            parent_file_id=oversized.file_id,
+            root_file_id=oversized.root_file_id,
+            part_index=index,
+            first_row_number=first_row_number,
+        )
+        key = layout.chunk_key(oversized.dataset, oversized.root_file_id, index, suffix)
+        return key, layout.chunk_metadata(part, oversized.correlation_id)
 
     return name_part
 

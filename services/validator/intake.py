@@ -15,10 +15,6 @@ from shared.publisher import EventPublisher
 from shared.rejection import RejectedFile, Rejection, reject_file
 from shared.storage import ObjectStore
 
-# S3 user metadata the chunker writes on every part (x-amz-meta-*).
-PART_METADATA_FIELDS = ("parent-file-id", "root-file-id", "part-index", "first-row-number")
-CORRELATION_METADATA = "correlation-id"
-
 
 @dataclass(frozen=True)
 class ObjectAnnouncement:
@@ -29,17 +25,6 @@ class ObjectAnnouncement:
     size: int
     etag: str
     version_id: str | None
-
-
-def part_info_from_metadata(metadata: dict[str, str]) -> PartInfo | None:
-    if not all(name in metadata for name in PART_METADATA_FIELDS):
-        return None
-    return PartInfo(
-        parent_file_id=metadata["parent-file-id"],
-        root_file_id=metadata["root-file-id"],
-        part_index=int(metadata["part-index"]),
-        first_row_number=int(metadata["first-row-number"]),
-    )
 
 
 def record_for(received: FileReceived, file_id: str, dataset: Dataset | None) -> FileRecord:
@@ -94,8 +79,8 @@ def receive_object(
     if inbound.area == "chunks":
         info = store.head(announcement.key, announcement.version_id)
         metadata = info.metadata if info else {}
-        part = part_info_from_metadata(metadata)
-        correlation_id = metadata.get(CORRELATION_METADATA, file_id)
+        part = layout.part_from_metadata(metadata)
+        correlation_id = metadata.get(layout.CORRELATION_METADATA, file_id)
     received = received.model_copy(
         update={
             "dataset": inbound.dataset,

@@ -50,7 +50,6 @@ from .records import Dialect
 _GZIP_HEAD_SLACK = 64 * 1024
 # The footer of a Parquet file usually fits here, so one tail read is enough.
 _PARQUET_TAIL_BYTES = 64 * 1024
-PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
 
 class ValidatorSettings(BaseSettings):
@@ -434,7 +433,7 @@ def validate_file(
 
     rows = verdict.rows
     processed_key = layout.processed_key(admitted.dataset, admitted.root_file_id, part_index)
-    store.write_bytes(processed_key, parquet_bytes(rows.table), PARQUET_CONTENT_TYPE)
+    store.write_bytes(processed_key, parquet_bytes(rows.table), layout.PARQUET_CONTENT_TYPE)
     ledger.update(
         admitted.file_id,
         status="validated",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared import layout
+from shared.events import PartInfo
 from shared.layout import UnsafeKeyError, parse_inbound_key
 
 GIFT_CARD_KEY = "raw/train/amazon_reviews_us_Gift_Card_v1_00.tsv"
@@ -149,3 +150,14 @@ def test_a_processed_file_refused_later_moves_under_errors_processed() -> None:
 def test_processed_error_key_refuses_keys_outside_its_dataset_folder(key: str) -> None:
     with pytest.raises(layout.UnsafeKeyError):
         layout.processed_error_key("train", key)
+
+
+def test_a_chunk_parts_metadata_reads_back_as_the_part_it_was_written_for() -> None:
+    part = PartInfo(parent_file_id="parent", root_file_id="root", part_index=3, first_row_number=1200)
+
+    metadata = layout.chunk_metadata(part, "correlation-1")
+
+    assert layout.part_from_metadata(metadata) == part
+    assert metadata[layout.CORRELATION_METADATA] == "correlation-1"
+    incomplete = {name: value for name, value in metadata.items() if name != layout.PART_INDEX_METADATA}
+    assert layout.part_from_metadata(incomplete) is None
