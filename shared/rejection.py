@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import layout
 from .events import Dataset, FileRejected, Stage
@@ -36,6 +36,40 @@ class RejectedFile:
     source_version_id: str | None = None
     part_index: int | None = None
     part_count: int = 1
+
+
+class IdentifiedFile(Protocol):
+    """What names a file in the ledger: a stage's event detail, the file's record, or an admitted file."""
+
+    @property
+    def file_id(self) -> str: ...
+    @property
+    def root_file_id(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def dataset(self) -> Dataset | None: ...
+
+
+def rejected_file(
+    file: IdentifiedFile,
+    source_key: str,
+    *,
+    source_version_id: str | None = None,
+    part_index: int | None = None,
+    part_count: int = 1,
+) -> RejectedFile:
+    """The file to reject: its ids and dataset from what names it, and where it is now (`source_key`)."""
+    return RejectedFile(
+        file_id=file.file_id,
+        root_file_id=file.root_file_id,
+        correlation_id=file.correlation_id,
+        dataset=file.dataset,
+        source_key=source_key,
+        source_version_id=source_version_id,
+        part_index=part_index,
+        part_count=part_count,
+    )
 
 
 def reject_file(

@@ -31,7 +31,7 @@ from shared.compression import GZIP_MAGIC, BrokenGzipError, DecompressedTooLarge
 from shared.events import ChunkPart, DetectedFormat, FileChunked, FileOversized, PartInfo
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
-from shared.rejection import RejectedFile, Rejection, reject_file
+from shared.rejection import Rejection, reject_file, rejected_file
 from shared.storage import ObjectStore, RangedReader
 
 from .boundaries import QUOTE, PartOpened, RecordRules, RecordTooLongError, group_row_groups, split_records
@@ -409,14 +409,7 @@ def _reject(
     publisher: EventPublisher,
 ) -> None:
     reject_file(
-        RejectedFile(
-            file_id=oversized.file_id,
-            root_file_id=oversized.root_file_id,
-            correlation_id=oversized.correlation_id,
-            dataset=oversized.dataset,
-            source_key=oversized.key,
-            source_version_id=oversized.version_id,
-        ),
+        rejected_file(oversized, oversized.key, source_version_id=oversized.version_id),
         rejection,
         "chunker",
         store=store,

@@ -12,7 +12,7 @@ from shared import layout
 from shared.events import Dataset, FileReceived, PartInfo
 from shared.ledger import FileLedger, FileRecord, file_id_for
 from shared.publisher import EventPublisher
-from shared.rejection import RejectedFile, Rejection, reject_file
+from shared.rejection import Rejection, reject_file, rejected_file
 from shared.storage import ObjectStore
 
 
@@ -62,11 +62,10 @@ def receive_object(
     try:
         inbound = layout.parse_inbound_key(announcement.key)
     except layout.UnsafeKeyError as error:
-        ledger.register(record_for(received, file_id, dataset=None))
+        record = record_for(received, file_id, dataset=None)
+        ledger.register(record)
         reject_file(
-            RejectedFile(
-                file_id=file_id, root_file_id=file_id, correlation_id=file_id, dataset=None, source_key=announcement.key
-            ),
+            rejected_file(record, announcement.key),
             Rejection(check="key", reason=f"refused key: {error}"),
             "receiver",
             store=None,
@@ -161,13 +160,8 @@ def refuse(received: FileReceived, reason: str, *, ledger: FileLedger, publisher
     # record the redelivery finds final, never one stuck at "received".
     record = refusal if ledger.register(refusal) else (ledger.get(file_id) or refusal)
     reject_file(
-        RejectedFile(
-            file_id=file_id,
-            root_file_id=record.root_file_id,
-            correlation_id=record.correlation_id,
-            dataset=received.dataset,
-            source_key=received.key,
-        ),
+        # The record's ids, under the dataset the announcement gave.
+        rejected_file(record.model_copy(update={"dataset": received.dataset}), received.key),
         Rejection(check="key", reason=reason),
         "validator",
         store=None,

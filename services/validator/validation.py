@@ -25,7 +25,7 @@ from shared.canonical import LANGUAGE
 from shared.events import Dataset, DetectedFormat, FileOversized, FileValidated
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
-from shared.rejection import RejectedFile, Rejection, reject_file
+from shared.rejection import Rejection, reject_file, rejected_file
 from shared.storage import ObjectStore
 
 from .checks import CheckFailedError
@@ -367,15 +367,8 @@ def validate_file(
         if root is not None and root.detected is not None:
             root_dialect = dialect_of(DetectedFormat.model_validate(root.detected))
     part_index = admitted.part.part_index if admitted.part else None
-    rejected = RejectedFile(
-        file_id=admitted.file_id,
-        root_file_id=admitted.root_file_id,
-        correlation_id=admitted.correlation_id,
-        dataset=admitted.dataset,
-        source_key=admitted.key,
-        source_version_id=admitted.version_id,
-        part_index=part_index,
-        part_count=part_count,
+    rejected = rejected_file(
+        admitted, admitted.key, source_version_id=admitted.version_id, part_index=part_index, part_count=part_count
     )
 
     def reject(rejection: Rejection) -> Outcome:
