@@ -13,7 +13,7 @@ from shared.observability import observability_for
 from shared.publisher import EventPublisher
 from shared.resources import PipelineResources, current_resources
 
-from .intake import ObjectAnnouncement, admit, receive_object, register_admitted
+from .intake import AlreadySettled, ObjectAnnouncement, admit, receive_object, register_admitted
 
 if TYPE_CHECKING:
     from .validation import ValidatorSettings
@@ -94,8 +94,9 @@ def _validate(
     from .validation import account_for_part, validate_file
 
     admitted = register_admitted(received, resources.ledger)
-    if admitted is None:
-        return {"status": "settled"}
+    if isinstance(admitted, AlreadySettled):
+        # Stored as this delivery's idempotency result: say it was a duplicate, and of what outcome.
+        return {"status": "duplicate", "settled_as": admitted.status}
     resources.ledger.update(admitted.file_id, status="validating", stage="validator")
     outcome = validate_file(admitted, limits, store=resources.store, ledger=resources.ledger, publisher=publisher)
     account_for_part(admitted, outcome, resources.ledger)

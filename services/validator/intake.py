@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from shared import layout
 from shared.events import Dataset, FileReceived, PartInfo
-from shared.ledger import FileLedger, FileRecord, file_id_for
+from shared.ledger import FileLedger, FileRecord, FileStatus, file_id_for
 from shared.publisher import EventPublisher
 from shared.rejection import Rejection, reject_file, rejected_file
 from shared.storage import ObjectStore
@@ -183,8 +183,17 @@ class AdmittedFile:
     part: PartInfo | None
 
 
-def register_admitted(received: FileReceived, ledger: FileLedger) -> AdmittedFile | None:
-    """Record an admitted announcement's file in the ledger; None when that object version already settled.
+@dataclass(frozen=True)
+class AlreadySettled:
+    """An admitted announcement of an object version whose file already reached a final status."""
+
+    file_id: str
+    status: FileStatus
+    """The status it settled as (validated, chunked or rejected): a repeated announcement leaves it so."""
+
+
+def register_admitted(received: FileReceived, ledger: FileLedger) -> AdmittedFile | AlreadySettled:
+    """Record an admitted announcement's file in the ledger; AlreadySettled when that object version already settled.
 
     The ids come from the ledger's record when there is one (the receiver's, for an object S3
     announced), not from the announcement.
@@ -195,7 +204,7 @@ def register_admitted(received: FileReceived, ledger: FileLedger) -> AdmittedFil
         existing = ledger.get(file_id)
         if existing is not None and existing.is_final:
             # This version already settled: a repeated announcement must not change its outcome.
-            return None
+            return AlreadySettled(file_id=file_id, status=existing.status)
         record = existing or record
     return AdmittedFile(
         file_id=file_id,

@@ -478,6 +478,48 @@ def test_a_forged_dataset_for_a_settled_file_is_refused_every_time_and_the_file_
     assert pipeline.object_versions() == before
 
 
+def idempotency_results(pipeline: Pipeline, stage: str) -> list[dict[str, Any]]:
+    """The results Powertools stored for a stage's completed deliveries."""
+    items = pipeline.aws.dynamodb.query(
+        TableName=pipeline.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"idempotency#{stage}"}},
+    )["Items"]
+    return [json.loads(item["data"]["S"]) for item in items if "data" in item]
+
+
+def forget_idempotency_records(pipeline: Pipeline, stage: str) -> None:
+    """As the records' TTL does, long after a file settled."""
+    items = pipeline.aws.dynamodb.query(
+        TableName=pipeline.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"idempotency#{stage}"}},
+    )["Items"]
+    for item in items:
+        pipeline.aws.dynamodb.delete_item(TableName=pipeline.table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+def test_a_settled_file_announced_again_is_a_duplicate_of_its_outcome_not_a_rejection(
+    pipeline: Pipeline, gift_card: bytes
+) -> None:
+    # Given the real file validated, and its idempotency record gone (as after its TTL)
+    received = received_gift_card(pipeline, gift_card)
+    assert validate(received) == {"batchItemFailures": []}
+    assert idempotency_results(pipeline, "validator") == [{"status": "validated"}]
+    file_id = pipeline.record(received["detail"]["correlation_id"]).file_id
+    settled = pipeline.record(file_id)
+    forget_idempotency_records(pipeline, "validator")
+
+    # When the same object version is announced again
+    assert validate(copy.deepcopy(received)) == {"batchItemFailures": []}
+
+    # Then the delivery's stored result says it was a duplicate of a validated file; nothing else changes
+    assert idempotency_results(pipeline, "validator") == [{"status": "duplicate", "settled_as": "validated"}]
+    assert len(pipeline.details("FileValidated")) == 1
+    assert pipeline.details("FileRejected") == []
+    assert pipeline.record(file_id) == settled
+
+
 def versionless_announcement(pipeline: Pipeline, key: str, size: int, dataset: str = "train") -> dict[str, Any]:
     """A FileReceived as README shows an external system publishing it: bucket, key, size and dataset only."""
     return file_received_event({"bucket": pipeline.bucket, "key": key, "size": size, "dataset": dataset})
