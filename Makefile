@@ -52,7 +52,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared services reviews_pipeline tests $(wildcard bench)
+	$(BIN)/mypy shared services reviews_pipeline reviews_model tests $(wildcard bench)
 
 # Every fault scenario through the whole local runtime on the real files in ../shared/data; prints the
 # report (files tried, faults injected and survived, bad inputs, rows lost) and keeps it as JSON.

@@ -78,7 +78,8 @@ Predict = Callable[[bytes], bytes]
 
 
 def service_system(train: Any) -> Predict:
-    from services.predictor.prediction import Classifier, Lineage, predict_parquet
+    from reviews_model.prediction import Classifier
+    from services.predictor.prediction import Lineage, predict_parquet
     from services.trainer.training import TrainerSettings, train_on_split
 
     model, _ = train_on_split(train, TrainerSettings())

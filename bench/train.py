@@ -12,7 +12,7 @@ trainer's `prepare_reviews` (about 31,400 distinct reviews) and split once by th
 (the same token lists; fastText gets them joined by spaces).
 
 Systems, each in a fresh Python process, so that peak memory is the system's own:
-- amazon-reviews-nlp: services.trainer (TF-IDF → out-of-fold linear heads → XGBoost hist), defaults.
+- amazon-reviews-nlp: services.trainer with reviews_model (TF-IDF → out-of-fold linear heads → XGBoost hist), defaults.
 - tfidf-logreg: scikit-learn TfidfVectorizer (word 1–2-grams, min_df 2, sublinear tf) +
   LogisticRegression(C=4, class_weight="balanced", lbfgs), a strong, common baseline.
 - fasttext: fasttext-wheel's train_supervised(wordNgrams=2, epoch=10, lr=0.5, dim=100, 2 threads),
@@ -64,7 +64,7 @@ def write_split(folder: Path, target: str) -> dict[str, Any]:
 
     table, refused = english_etl_table()
     settings = TrainerSettings(label_target=target)
-    reviews, preparation = prepare_reviews(table, target)
+    reviews, preparation = prepare_reviews(table, settings.label_target)
     train, test = stratified_split(reviews.texts, reviews.labels, settings.test_fraction, settings.split_seed)
     for name, rows in (("train", train), ("test", test)):
         pq.write_table(
@@ -108,7 +108,7 @@ def run_system(system: str, folder: Path, target: str) -> dict[str, float]:
     train, test = _load(folder, "train"), _load(folder, "test")
     started = time.perf_counter()
     if system == "amazon-reviews-nlp":
-        from services.trainer.model import predict_proba
+        from reviews_model.model import predict_proba
         from services.trainer.training import LabelledReviews, TrainerSettings, train_on_split
 
         reviews = LabelledReviews(
@@ -126,7 +126,7 @@ def run_system(system: str, folder: Path, target: str) -> dict[str, float]:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        from services.trainer.features import ngrams_of
+        from reviews_model.features import ngrams_of
 
         vectorizer = TfidfVectorizer(analyzer=ngrams_of(2), min_df=2, sublinear_tf=True, dtype=np.float32)
         classifier = LogisticRegression(C=4.0, class_weight="balanced", max_iter=1000)

@@ -20,13 +20,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import layout
 from shared.consumer import consume_events, route_detail
+from shared.etl_schema import etl_arrow_schema
 from shared.events import Dataset, EtlCompleted, FileRejected, FileValidated
 from shared.observability import observability_for
 from shared.rejection import RejectedFile, Rejection, reject_file
 from shared.resources import PipelineResources, current_resources
 from shared.storage import ObjectStore
 
-from .transform import EtlSettings, NotCanonicalError, etl_arrow_schema, merge_counts, transform_batch
+from .transform import EtlSettings, NotCanonicalError, merge_counts, transform_batch
 
 observability = observability_for("etl")
 logger = observability.logger

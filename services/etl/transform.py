@@ -3,8 +3,8 @@
 The ETL Lambda calls `transform_batch` on each record batch of a processed/ parquet file; a Glue
 (Spark) job can call the same function from `mapInArrow`, batch by batch. Nothing here reads or
 writes anything, looks at the environment or knows about Lambda: a batch in the canonical schema
-(shared/canonical.py) and an `EtlSettings` go in, a batch in the etl schema and the rows dropped by
-reason come out, with rows_in == rows_out + sum(rows_dropped).
+(shared/canonical.py) and an `EtlSettings` go in, a batch in the etl schema (shared/etl_schema.py)
+and the rows dropped by reason come out, with rows_in == rows_out + sum(rows_dropped).
 
 The steps, in order; each is one kernel over the whole batch (pyarrow.compute, or numpy over the
 Arrow buffers), never a Python loop per row, except for decoding HTML entities (step 4) and NFKC
@@ -55,7 +55,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
@@ -65,8 +65,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.canonical import CANONICAL_COLUMNS, LANGUAGE, RATING, REVIEW_ID, ROW_NUMBER, TEXT, TITLE
-
-LabelTarget = Literal["sentiment3", "stars", "binary", "none"]
+from shared.etl_schema import LabelTarget, etl_arrow_schema, labels_for
 
 EMPTY_TEXT = "empty_text"
 CORRUPT_TEXT = "corrupt_text"
@@ -74,18 +73,6 @@ NEUTRAL_DROPPED_FOR_BINARY = "neutral_dropped_for_binary"
 EMPTY_AFTER_CLEANING = "empty_after_cleaning"
 ONLY_STOP_WORDS = "only_stop_words"
 
-TOKENS = "tokens"
-TOKEN_COUNT = "token_count"
-TEXT_LENGTH = "text_length"
-LABEL = "label"
-
-# Labels by star rating, index 0 unused; None where the target has no label for that rating.
-_LABELS_BY_RATING: dict[LabelTarget, list[str | None]] = {
-    "sentiment3": [None, "negative", "negative", "neutral", "positive", "positive"],
-    "stars": [None, "1", "2", "3", "4", "5"],
-    "binary": [None, "negative", "negative", None, "positive", "positive"],
-    "none": [None] * 6,
-}
 # A tag wants a name and attributes that look like attributes, so "<3" and "<over 13>" stay text.
 HTML_TAG = (
     r"<!--.*?-->"
@@ -180,22 +167,6 @@ class TransformedBatch:
     @property
     def rows_out(self) -> int:
         return int(self.batch.num_rows)
-
-
-def etl_arrow_schema() -> pa.Schema:
-    """Columns of every etl/ parquet file."""
-    return pa.schema(
-        [
-            pa.field(ROW_NUMBER, pa.int64(), nullable=False),
-            pa.field(REVIEW_ID, pa.string()),
-            pa.field(LANGUAGE, pa.string()),
-            pa.field(RATING, pa.int8()),
-            pa.field(LABEL, pa.string()),
-            pa.field(TOKENS, pa.list_(pa.string()), nullable=False),
-            pa.field(TOKEN_COUNT, pa.int32(), nullable=False),
-            pa.field(TEXT_LENGTH, pa.int32(), nullable=False),
-        ]
-    )
 
 
 _CANONICAL_TYPES = {
@@ -468,13 +439,6 @@ def stop_words_for(language: str, exceptions: frozenset[str] = frozenset()) -> p
     }
     single = {each[0] for each in tokenised if len(each) == 1} - excluded
     return pa.array(sorted(single), pa.string())
-
-
-def labels_for(rating: pa.Array, target: LabelTarget) -> pa.Array:
-    """The label of each star rating; null where the rating is null, outside 1–5, or has no label in the target."""
-    in_range = pc.and_(pc.greater_equal(rating, 1), pc.less_equal(rating, 5))
-    positions = pc.if_else(in_range, rating.cast(pa.int32()), pa.scalar(None, pa.int32()))
-    return pa.array(_LABELS_BY_RATING[target], pa.string()).take(positions)
 
 
 # -- Arrow helpers ---------------------------------------------------------------------------------

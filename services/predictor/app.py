@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from services.trainer.artifacts import UnsafeModelError
+from reviews_model.artifacts import UnsafeModelError
 from shared.consumer import consume_events, route_detail
 from shared.events import EtlCompleted, ModelTrained
 from shared.observability import observability_for

@@ -5,7 +5,7 @@ hashes, building the booster) is done once per version. `models/current.json` is
 one HEAD per invocation and re-read only when its ETag changes, so a promotion is picked up by the
 next message without reloading anything on the others.
 
-Every model is read through the trainer's loader (`services.trainer.artifacts.load_model`), which
+Every model is read through the model package's loader (`reviews_model.artifacts.load_model`), which
 refuses anything that is not plain data; a pointer that is not a JSON document naming a version's
 own prefix is refused here, before anything under it is read.
 """
@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from services.trainer.artifacts import UnsafeModelError, load_model
-from services.trainer.versions import Version
+from reviews_model.artifacts import UnsafeModelError, load_model
+from reviews_model.prediction import Classifier
+from reviews_model.versions import Version
 from shared import layout
 from shared.storage import ObjectStore
-
-from .prediction import Classifier
 
 # Without s3:ListBucket on the key, S3 answers 403 where the object is missing: both mean "no model yet".
 _ABSENT = frozenset({"403", "404", "AccessDenied", "Forbidden", "NoSuchKey", "NotFound"})

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from services.trainer.artifacts import UnsafeModelError
+from reviews_model.artifacts import UnsafeModelError
 from shared import layout
 from shared.events import EtlCompleted, ModelTrained, PredictionsCompleted
 from shared.ledger import FileLedger

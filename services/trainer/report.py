@@ -19,8 +19,9 @@ matplotlib.use("Agg")  # no display in Lambda or a training job
 import matplotlib.pyplot as plt
 import numpy as np
 
+from reviews_model.model import StackedModel
+
 from .evaluation import Evaluation
-from .model import StackedModel
 
 TOP_NGRAMS = 12
 CONFUSION_PNG = "confusion_matrix.png"

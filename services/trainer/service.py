@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from reviews_model.artifacts import MANIFEST, UnsafeModelError, load_model, model_files, write_model
+from reviews_model.versions import Version
 from shared import layout
 from shared.events import ModelTrained, TrainingSkipped
 from shared.storage import ObjectStore
 
-from .artifacts import MANIFEST, UnsafeModelError, load_model, model_files, write_model
 from .report import report_files
 from .training import (
     NotEnoughDataError,
@@ -31,7 +32,7 @@ from .training import (
     read_etl_parquet,
     train_and_evaluate,
 )
-from .versions import ModelRegistry, PromotionDecision, Version, configuration_identity, decide_promotion
+from .versions import ModelRegistry, PromotionDecision, configuration_identity, decide_promotion
 
 _PROMOTION_ATTEMPTS = 5
 _POINTER_ATTEMPTS = 3

@@ -2,10 +2,10 @@
 
 Plain functions over bytes, Arrow tables and arrays, so that the same code runs in the Lambda
 handler, in a SageMaker training job (reading its channel's files from /opt/ml/input/data/, writing
-`artifacts.model_files(...)` to /opt/ml/model/) or in the bench.
+`reviews_model.artifacts.model_files(...)` to /opt/ml/model/) or in the bench.
 
-- Labels come from the star `rating`, through the ETL's own `labels_for` (one mapping for the whole
-  pipeline), for `TrainerSettings.label_target`, whatever target the ETL labelled with.
+- Labels come from the star `rating`, through the etl/ schema's `labels_for` (`shared.etl_schema`: one
+  mapping for the whole pipeline), for `TrainerSettings.label_target`, whatever target the ETL labelled with.
 - Reviews with the same tokens are kept once (first seen): the corpus is every etl/train/ file ever
   received, so a file uploaded twice, or reviews repeated across sources, would otherwise be counted
   twice and land on both sides of the split.
@@ -33,18 +33,22 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.etl.transform import LABEL, TEXT_LENGTH, TOKEN_COUNT, TOKENS, labels_for
-from shared.canonical import RATING
+from reviews_model.features import FeatureConfig
+from reviews_model.model import FitReport, ModelConfig, StackedModel, fit_stacked_model, predict_labels
+from shared.etl_schema import (
+    CLASSES,
+    LABEL,
+    RATING,
+    TEXT_LENGTH,
+    TOKEN_COUNT,
+    TOKENS,
+    TrainableTarget,
+    etl_arrow_schema,
+    labels_for,
+)
 
 from .evaluation import Evaluation, evaluate_labels
-from .features import FeatureConfig
-from .model import FitReport, ModelConfig, StackedModel, fit_stacked_model, predict_labels
 
-CLASSES: dict[str, tuple[str, ...]] = {
-    "sentiment3": ("negative", "neutral", "positive"),
-    "stars": ("1", "2", "3", "4", "5"),
-    "binary": ("negative", "positive"),
-}
 CORPUS_COLUMNS = (TOKENS, RATING, TOKEN_COUNT, TEXT_LENGTH)
 
 
@@ -55,9 +59,8 @@ class TrainerSettings(BaseSettings):
         env_prefix="REVIEWS_TRAINER_", env_nested_delimiter="__", frozen=True, extra="ignore"
     )
 
-    label_target: str = Field(
+    label_target: TrainableTarget = Field(
         default="sentiment3",
-        pattern="^(sentiment3|stars|binary)$",
         description="sentiment3: 1-2 negative, 3 neutral, 4-5 positive; stars: 5 classes; binary: 3-star dropped.",
     )
     min_macro_f1: float = Field(
@@ -109,7 +112,8 @@ def read_etl_parquet(sources: Iterable[bytes]) -> pa.Table:
 
 
 def _corpus_types() -> dict[str, pa.DataType]:
-    return {TOKENS: pa.list_(pa.string()), RATING: pa.int8(), TOKEN_COUNT: pa.int32(), TEXT_LENGTH: pa.int32()}
+    schema = etl_arrow_schema()
+    return {name: schema.field(name).type for name in CORPUS_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -150,12 +154,12 @@ class Preparation:
 
 
 def prepare_reviews(
-    table: pa.Table, label_target: str, *, drop_duplicates: bool = True
+    table: pa.Table, label_target: TrainableTarget, *, drop_duplicates: bool = True
 ) -> tuple[LabelledReviews, Preparation]:
     """Label the reviews from their rating and keep one per distinct text."""
     classes = CLASSES[label_target]
     table = table.select(list(CORPUS_COLUMNS))
-    labels = labels_for(table.column(RATING).combine_chunks(), label_target)  # type: ignore[arg-type]
+    labels = labels_for(table.column(RATING).combine_chunks(), label_target)
     labelled = table.append_column(LABEL, labels).filter(pc.is_valid(labels))
     texts = pc.binary_join(labelled.column(TOKENS), " ").to_pandas()
     keep = ~texts.duplicated(keep="first").to_numpy() if drop_duplicates else np.ones(len(texts), dtype=bool)

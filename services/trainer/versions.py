@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .features import FeatureConfig
-from .model import HEADS, STACK_DESIGN
+from reviews_model.features import FeatureConfig
+from reviews_model.model import HEADS, STACK_DESIGN
+from reviews_model.versions import Version
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,24 +38,7 @@ if TYPE_CHECKING:
 PARTITION = "MODEL"
 CURRENT = "CURRENT"
 _MAJOR = "MAJOR#"
-_VERSION = re.compile(r"^v(\d+)\.(\d+)$")
 _MAX_CLAIM_ATTEMPTS = 100
-
-
-@dataclass(frozen=True, order=True)
-class Version:
-    major: int
-    minor: int
-
-    def __str__(self) -> str:
-        return f"v{self.major}.{self.minor}"
-
-    @classmethod
-    def parse(cls, text: str) -> Version:
-        match = _VERSION.match(text)
-        if match is None:
-            raise ValueError(f"{text!r} is not a version vMAJOR.MINOR")
-        return cls(int(match.group(1)), int(match.group(2)))
 
 
 def configuration_identity(label_target: str, features: FeatureConfig) -> tuple[str, dict[str, Any]]:

@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from services.etl.app import lambda_handler
-from services.etl.transform import EMPTY_AFTER_CLEANING, NEUTRAL_DROPPED_FOR_BINARY, etl_arrow_schema
+from services.etl.transform import EMPTY_AFTER_CLEANING, NEUTRAL_DROPPED_FOR_BINARY
 from shared import layout
 from shared.canonical import canonical_arrow_schema
+from shared.etl_schema import etl_arrow_schema
 from shared.events import Dataset, EtlCompleted, FileRejected
 from shared.ledger import FileRecord
 from shared.samples import sample_event, sqs_wrapped

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from reviews_model.artifacts import model_files, write_model
 from services.predictor import app
 from services.predictor.models import ModelCache
 from services.predictor.prediction_ledger import PredictionLedger
-from services.trainer.artifacts import model_files, write_model
 from shared import layout
 from shared.events import PredictionsCompleted
 from shared.ledger import FileRecord, file_key

@@ -17,12 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from reviews_model.artifacts import UnsafeModelError, load_current_model, load_model
+from reviews_model.versions import Version
 from services.etl.transform import EtlSettings, transform_table
 from services.trainer.app import lambda_handler
-from services.trainer.artifacts import UnsafeModelError, load_current_model, load_model
 from services.trainer.service import TrainingRequest, train_version
 from services.trainer.training import TrainerSettings
-from services.trainer.versions import ModelRegistry, Version
+from services.trainer.versions import ModelRegistry
 from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
 from shared import layout
 from shared.events import ModelTrained, TrainingSkipped

@@ -12,17 +12,11 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from services.etl.transform import etl_arrow_schema
-from services.predictor.prediction import (
-    Classifier,
-    Lineage,
-    predict_parquet,
-    predict_table,
-    predictions_schema,
-    tfidf_rows,
-)
-from services.trainer.features import tfidf_matrix
-from services.trainer.model import predict_proba
+from reviews_model.features import tfidf_matrix
+from reviews_model.model import predict_proba
+from reviews_model.prediction import Classifier, tfidf_rows
+from services.predictor.prediction import Lineage, predict_parquet, predict_table, predictions_schema
+from shared.etl_schema import etl_arrow_schema
 from tests.unit.test_trainer_core import real_etl_rows, trained
 
 LINEAGE = Lineage(

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from reviews_model.artifacts import UnsafeModelError, model_files, model_from_files
+from reviews_model.model import ModelConfig, predict_proba
 from services.etl.transform import EtlSettings, transform_table
-from services.trainer.artifacts import UnsafeModelError, model_files, model_from_files
 from services.trainer.evaluation import evaluate_labels
-from services.trainer.model import ModelConfig, predict_proba
 from services.trainer.training import (
     NotEnoughDataError,
     TrainerSettings,

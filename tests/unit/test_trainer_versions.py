@@ -9,13 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from services.trainer.features import FeatureConfig
-from services.trainer.versions import (
-    ModelRegistry,
-    Version,
-    configuration_identity,
-    decide_promotion,
-)
+from reviews_model.features import FeatureConfig
+from reviews_model.versions import Version
+from services.trainer.versions import ModelRegistry, configuration_identity, decide_promotion
 from shared.ledger import create_ledger_table
 
 TABLE = "ledger"

@@ -29,15 +29,14 @@ from services.etl.transform import (
     NEUTRAL_DROPPED_FOR_BINARY,
     ONLY_STOP_WORDS,
     EtlSettings,
-    LabelTarget,
     NotCanonicalError,
-    etl_arrow_schema,
     nfkc,
     stop_words_for,
     transform_batch,
     transform_table,
 )
 from shared.canonical import canonical_arrow_schema
+from shared.etl_schema import LabelTarget, etl_arrow_schema
 from tests.data_paths import SHARED_DATA
 
 DATA = SHARED_DATA

@@ -15,7 +15,7 @@ model loader, JSON with json. `load_model` refuses a prefix holding any file out
 kinds (a pickle, a joblib dump, …) and any file whose bytes differ from the manifest's hash, so a
 reader never runs code from storage nor mixes files of two versions.
 
-The predictor imports `load_model` and `model.predict_proba` from here.
+The trainer writes versions with `model_files` and `write_model`; the predictor reads them with `load_model`.
 """
 
 from __future__ import annotations
