@@ -23,7 +23,7 @@ from shared.consumer import consume_events, route_detail
 from shared.etl_schema import etl_arrow_schema
 from shared.events import Dataset, EtlCompleted, FileRejected, FileValidated
 from shared.observability import observability_for
-from shared.rejection import RejectedFile, Rejection, reject_file
+from shared.rejection import Rejection, reject_file, rejected_file
 from shared.resources import PipelineResources, current_resources
 from shared.storage import ObjectStore
 
@@ -104,7 +104,7 @@ def transform_file(detail: FileValidated, resources: PipelineResources, settings
         return _reject(detail, resources, rejection, store=resources.store)
 
     etl_key = layout.etl_key(detail.dataset, detail.root_file_id, detail.part_index)
-    resources.store.write_bytes(etl_key, output.body, "application/vnd.apache.parquet")
+    resources.store.write_bytes(etl_key, output.body, layout.PARQUET_CONTENT_TYPE)
     finished = _finish_part(
         PartIdentity.of(detail, detail.dataset),
         resources,
@@ -224,15 +224,7 @@ def _reject(
 ) -> dict[str, Any]:
     logger.warning("processed file rejected", check=rejection.check, reason=rejection.reason)
     reject_file(
-        RejectedFile(
-            file_id=detail.file_id,
-            root_file_id=detail.root_file_id,
-            correlation_id=detail.correlation_id,
-            dataset=detail.dataset,
-            source_key=detail.processed_key,
-            part_index=detail.part_index,
-            part_count=detail.part_count,
-        ),
+        rejected_file(detail, detail.processed_key, part_index=detail.part_index, part_count=detail.part_count),
         rejection,
         "etl",
         store=store,

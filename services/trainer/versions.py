@@ -1,6 +1,6 @@
 """Model version numbers, claimed atomically, and the promotion rule.
 
-Version numbers live in the ledger's DynamoDB table, under `pk = "MODEL"`:
+Version numbers live in the ledger's DynamoDB table, under `pk = "MODEL"` (`shared.ledger.MODEL_PARTITION`):
 
 - `sk = "MAJOR#000001"`: major 1 and the fingerprint of the feature + label configuration it stands
   for. A configuration never seen before claims the next major with a conditional put
@@ -30,12 +30,12 @@ from botocore.exceptions import ClientError
 from reviews_model.features import FeatureConfig
 from reviews_model.model import HEADS, STACK_DESIGN
 from reviews_model.versions import Version
+from shared.ledger import MODEL_PARTITION, is_conditional_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-PARTITION = "MODEL"
 CURRENT = "CURRENT"
 _MAJOR = "MAJOR#"
 _MAX_CLAIM_ATTEMPTS = 100
@@ -57,10 +57,6 @@ class VersionClaimError(RuntimeError):
     """No version number could be claimed (the table kept changing under every attempt)."""
 
 
-def _conditional_failure(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
 class ModelRegistry:
     """Version numbers and the current-model marker, in the ledger table."""
 
@@ -74,7 +70,7 @@ class ModelRegistry:
         for page in paginator.paginate(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": PARTITION}, ":prefix": {"S": sk_prefix}},
+            ExpressionAttributeValues={":pk": {"S": MODEL_PARTITION}, ":prefix": {"S": sk_prefix}},
             ConsistentRead=True,
         ):
             items.extend(page.get("Items", []))
@@ -84,7 +80,7 @@ class ModelRegistry:
         try:
             self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
-            if _conditional_failure(error):
+            if is_conditional_failure(error):
                 return False
             raise
         return True
@@ -101,7 +97,7 @@ class ModelRegistry:
             candidate = max(majors, default=0) + 1
             if self._put_new(
                 {
-                    "pk": {"S": PARTITION},
+                    "pk": {"S": MODEL_PARTITION},
                     "sk": {"S": f"{_MAJOR}{candidate:06d}"},
                     "fingerprint": {"S": fingerprint},
                     "configuration": {"S": json.dumps(configuration, sort_keys=True)},
@@ -119,7 +115,7 @@ class ModelRegistry:
             candidate = Version(major, max(minors) + 1 if minors else 0)
             if self._put_new(
                 {
-                    "pk": {"S": PARTITION},
+                    "pk": {"S": MODEL_PARTITION},
                     "sk": {"S": str(candidate)},
                     "status": {"S": "claimed"},
                     "fingerprint": {"S": fingerprint},
@@ -134,7 +130,7 @@ class ModelRegistry:
         """Set a version's status and details (metrics, decision, keys) as JSON."""
         self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": PARTITION}, "sk": {"S": str(version)}},
+            Key={"pk": {"S": MODEL_PARTITION}, "sk": {"S": str(version)}},
             UpdateExpression="SET #status = :status, details = :details, updated_at = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#status": "status"},
@@ -157,7 +153,7 @@ class ModelRegistry:
 
     def current(self) -> Version | None:
         response = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": PARTITION}, "sk": {"S": CURRENT}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": MODEL_PARTITION}, "sk": {"S": CURRENT}}, ConsistentRead=True
         )
         item = response.get("Item")
         return None if item is None else Version.parse(item["version"]["S"])
@@ -171,13 +167,13 @@ class ModelRegistry:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": PARTITION}, "sk": {"S": CURRENT}},
+                Key={"pk": {"S": MODEL_PARTITION}, "sk": {"S": CURRENT}},
                 UpdateExpression="SET version = :new, promoted_at = :now",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if _conditional_failure(error):
+            if is_conditional_failure(error):
                 return False
             raise
         return True
