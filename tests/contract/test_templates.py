@@ -51,27 +51,30 @@ DOCKERFILE = REPO / "services" / "Dockerfile"
 READ = frozenset({"s3:GetObject"})
 READ_VERSIONS = frozenset({"s3:GetObject", "s3:GetObjectVersion"})
 WRITE = frozenset({"s3:PutObject"})
-DELETE = frozenset({"s3:DeleteObject", "s3:DeleteObjectVersion"})
-MULTIPART = frozenset({"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"})
+DELETE = frozenset({"s3:DeleteObject"})
+DELETE_VERSIONS = frozenset({"s3:DeleteObject", "s3:DeleteObjectVersion"})
+MULTIPART = frozenset({"s3:AbortMultipartUpload"})
 
-# What each function may do to the objects under each prefix (DESIGN §3), and nothing else.
+# What each function may do to the objects under each prefix (DESIGN §3), and nothing else; that it
+# calls each of these actions somewhere is test_iam_actions.py's, read from its code.
 S3_OBJECT_ACCESS: dict[str, dict[str, frozenset[str]]] = {
     "ReceiverFunction": {"raw/": READ_VERSIONS, "chunks/": READ_VERSIONS},
     # A rejected file is moved to errors/ (ObjectStore.move): that version copied there, then deleted
     # from where it arrived; a repeated move heads the copy in errors/.
     "ValidatorFunction": {
-        "raw/": READ_VERSIONS | DELETE,
-        "chunks/": READ_VERSIONS | DELETE,
+        "raw/": READ_VERSIONS | DELETE_VERSIONS,
+        "chunks/": READ_VERSIONS | DELETE_VERSIONS,
         "processed/": WRITE,
         "errors/": READ | WRITE,
     },
-    # Parts go out as multipart uploads; a file that cannot be split is moved to errors/ as above.
+    # Parts go out as multipart uploads (an abandoned one aborted); a file that cannot be split is
+    # moved to errors/ as above.
     "ChunkerFunction": {
-        "raw/": READ_VERSIONS | DELETE,
-        "chunks/": READ_VERSIONS | DELETE | WRITE | MULTIPART,
+        "raw/": READ_VERSIONS | DELETE_VERSIONS,
+        "chunks/": READ_VERSIONS | DELETE_VERSIONS | WRITE | MULTIPART,
         "errors/": READ | WRITE,
     },
-    # A processed file the ETL cannot transform is moved to errors/ as above.
+    # A processed file the ETL cannot transform is moved to errors/ as above, by key (no version id).
     "EtlFunction": {"processed/": READ | DELETE, "etl/": WRITE, "errors/": READ | WRITE},
     "TrainerFunction": {"etl/train/": READ, "models/": READ | WRITE, "monitoring/metrics/": WRITE},
     "PredictorFunction": {"etl/inference/": READ, "models/": READ, "predictions/": WRITE},
@@ -559,6 +562,15 @@ def test_only_the_queues_own_rules_may_send_to_it(service: str) -> None:
         # EventBridge writes to the DLQ what it could not deliver to the queue.
         for queue_id in (consumer.queue_id, dlq_id):
             assert senders.get(queue_id) == rules_by_queue[consumer.queue_id], queue_id
+
+
+def test_trainings_run_at_most_two_at_once() -> None:
+    """Parallel trainings race for the corpus and waste their coalescing: the trainer's event source
+    is capped at the least concurrency SQS allows, and no reserved concurrency throttles its poller."""
+    [trainer] = consumers("trainer")
+    [event] = trainer.function["Properties"]["Events"].values()
+    assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert "ReservedConcurrentExecutions" not in trainer.function["Properties"]
 
 
 # ---- least privilege ----------------------------------------------------------------------------
