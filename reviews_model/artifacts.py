@@ -24,16 +24,17 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xgboost as xgb
 
-from shared import layout
-from shared.storage import ObjectStore
-
 from .features import FeatureConfig, FloatArray, Vocabulary
 from .model import LinearHead, StackedModel
+
+if TYPE_CHECKING:
+    # Only a type: importing shared.storage would bring botocore into a SageMaker or Batch job.
+    from shared.storage import ObjectStore
 
 FORMAT = "amazon-reviews-nlp/stacked-model/1"
 MANIFEST = "manifest.json"
@@ -165,6 +166,8 @@ def load_model(store: ObjectStore, prefix: str) -> StackedModel:
 
 def load_current_model(store: ObjectStore) -> tuple[str, StackedModel] | None:
     """(version, model) named by models/current.json, read from its immutable prefix; None before any promotion."""
+    from shared import layout  # here, not at the top: shared.layout imports the event models (Powertools)
+
     pointer_key = layout.current_model_pointer_key()
     if store.head(pointer_key) is None:
         return None

@@ -9,13 +9,17 @@ the file, the line and the import as written.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
+REPO = Path(__file__).resolve().parents[2]
+SERVICES_DIR = REPO / "services"
+MODEL_DIR = REPO / "reviews_model"
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,30 @@ def test_no_service_imports_another() -> None:
     assert len(modules) > 20, "the walk found too few modules: is SERVICES_DIR right?"
     crossings = [crossing for path in modules for crossing in cross_service_imports(path)]
     assert not crossings, "a service imports another service:\n" + "\n".join(map(str, crossings))
+
+
+def test_the_model_package_imports_no_service() -> None:
+    """reviews_model is imported by services (and their engines), never the other way round."""
+    imports = [
+        f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}"
+        for path in sorted(MODEL_DIR.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any(_owner(module) or module == "services" for module in _imported_modules(node, ["reviews_model"]))
+    ]
+    assert not imports
+
+
+def test_the_model_package_loads_neither_the_aws_sdk_nor_powertools() -> None:
+    """A SageMaker training job or a Batch job imports the model package without Lambda plumbing."""
+    modules = sorted(f"reviews_model.{path.stem}" for path in MODEL_DIR.glob("*.py") if path.stem != "__init__")
+    probe = (
+        f"import sys\nimport {', '.join(modules)}\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'boto3', 'botocore', 'aws_lambda_powertools'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert len(modules) >= 5
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(
