@@ -7,16 +7,31 @@ SAM_VENV ?= .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 AWSCLI_VENV ?= .tools/aws
 AWSCLI := $(AWSCLI_VENV)/bin/aws
+UV_VENV ?= .tools/uv
+UV := $(UV_VENV)/bin/uv
+UV_VERSION := 0.13.9
 
-.PHONY: install tools demo test test-fast lint typecheck events reliability clean
+# One lock of exact versions, with hashes, for the dev venv, CI and every image and layer. It is
+# resolved for every platform and Python from 3.11 (dev, CI) on, so it also holds 3.12 (the images).
+LOCK := requirements.lock
+# What each image and SharedLayer installs: <dir>/requirements.txt, written by `make requirements`
+# from <dir>/requirements.in (the distributions that code imports) and the lock, for the images'
+# platform (public.ecr.aws/lambda/python:3.12, Amazon Linux 2023, x86_64).
+REQUIREMENTS_DIRS := shared $(patsubst %/requirements.in,%,$(wildcard services/*/requirements.in))
+IMAGE_PLATFORM := --python-version 3.12 --python-platform x86_64-manylinux_2_28
+
+.PHONY: install tools lock requirements demo test test-fast lint typecheck events reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The install marker is rebuilt whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# Exactly the lock's versions (hash-checked), then the project itself without resolving anything
+# more. The install marker is rebuilt whenever pyproject.toml or the lock changes.
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,6 +49,26 @@ $(AWSCLI):
 	$(AWSCLI_VENV)/bin/python -m pip install --quiet awscli
 
 tools: $(SAM) $(AWSCLI)
+
+# uv resolves the lock and the per-image requirements; installing needs only pip.
+$(UV):
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+# After a change to pyproject.toml's dependencies: resolve the lock again (versions already in it are
+# kept where they still fit; `make lock LOCK_FLAGS=--upgrade` moves everything to the newest), then
+# the requirements files from it. tests/contract/test_dependency_lock.py fails until both are done.
+lock: $(UV)
+	$(UV) pip compile --quiet pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command "make lock" $(LOCK_FLAGS) -o $(LOCK)
+	$(MAKE) requirements
+
+requirements: $(UV)
+	for dir in $(REQUIREMENTS_DIRS); do \
+		$(UV) pip compile --quiet $$dir/requirements.in --constraint $(LOCK) $(IMAGE_PLATFORM) \
+			--generate-hashes --custom-compile-command "make requirements" -o $$dir/requirements.txt \
+			|| exit 1; \
+	done
 
 demo: install
 	$(BIN)/reviews-pipeline run \

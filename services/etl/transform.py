@@ -7,8 +7,7 @@ writes anything, looks at the environment or knows about Lambda: a batch in the 
 and the rows dropped by reason come out, with rows_in == rows_out + sum(rows_dropped).
 
 The steps, in order; each is one kernel over the whole batch (pyarrow.compute, or numpy over the
-Arrow buffers), never a Python loop per row, except for decoding HTML entities (step 4) and NFKC
-on an old pyarrow (step 5):
+Arrow buffers), never a Python loop per row, except for decoding HTML entities (step 4):
 
 1. The review text: title and body joined by a space (`combine_title`), else the body.
 2. `empty_text`: null, empty or whitespace-only text is dropped.
@@ -27,10 +26,10 @@ on an old pyarrow (step 5):
 5. Normalising. Pure-ASCII rows (most English reviews) are only lower-cased (`ascii_lower`), which
    is all NFKC and lower-casing would do to them. In the other rows typographic apostrophes (’ ‘ ´)
    become "'"; NFKC turns fullwidth letters, ligatures and non-breaking spaces into their plain
-   forms and accented letters into one code point each (`utf8_normalize`; on pyarrow < 26, whose
-   kernel does not compose, `unicodedata.normalize` row by row); then `utf8_lower`; then every
-   non-ASCII character that is not a letter, mark or digit (emoji, curly quotes, dashes …), and
-   any mark with no letter before it, becomes a space (`replace_substring_regex`, RE2).
+   forms and accented letters into one code point each (`utf8_normalize`, which composes since
+   pyarrow 26, the locked version every runtime installs); then `utf8_lower`; then every non-ASCII
+   character that is not a letter, mark or digit (emoji, curly quotes, dashes …), and any mark with
+   no letter before it, becomes a space (`replace_substring_regex`, RE2).
 6. Tokenising, in numpy over the batch's UTF-8 bytes: a lookup table marks every ASCII byte that is
    not [a-z0-9'] as a separator (non-ASCII bytes left after step 5 belong to letters), so special
    characters are removed and whitespace collapsed in the same pass. An apostrophe stays only
@@ -51,7 +50,6 @@ Japanese text would come out as one token per run of letters.
 from __future__ import annotations
 
 import html
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -343,22 +341,9 @@ def _normalise_unicode_rows(text: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, _NON_ASCII_NON_WORD, " ")
 
 
-def _arrow_composes() -> bool:
-    """Whether this pyarrow's utf8_normalize composes: before 26 its NFC and NFKC come out decomposed
-    (apache/arrow#51225), so "ñ" would become "n" and a combining tilde."""
-    return bool(pc.utf8_normalize(pa.array(["e\u0301"]), "NFKC")[0].as_py() == "\u00e9")
-
-
-_ARROW_COMPOSES = _arrow_composes()
-
-
 def nfkc(text: pa.Array) -> pa.Array:
-    """Unicode NFKC: Arrow's kernel where it is right, else the standard library's, row by row."""
-    if _ARROW_COMPOSES:
-        return pc.utf8_normalize(text, "NFKC")
-    return pa.array(
-        [None if value is None else unicodedata.normalize("NFKC", value) for value in text.to_pylist()], pa.string()
-    )
+    """Unicode NFKC, composed: "ñ" stays one code point (pyarrow < 26 decomposed it, apache/arrow#51225)."""
+    return pc.utf8_normalize(text, "NFKC")
 
 
 def tokenise(text: pa.Array) -> pa.Array:

@@ -388,7 +388,7 @@ def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
     dockerfiles = [path.relative_to(REPO) for path in REPO.glob("services/**/Dockerfile")]
     assert dockerfiles == [Path("services/Dockerfile")]
     instructions = _instructions(DOCKERFILE)
-    assert instructions[0] == "FROM public.ecr.aws/lambda/python:3.11"
+    assert instructions[0] == "FROM public.ecr.aws/lambda/python:3.12"
     assert "ARG SERVICE" in instructions
 
     def position(prefix: str) -> int:
@@ -398,6 +398,7 @@ def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
 
     install = position("RUN pip install")
     assert "--only-binary=:all:" in instructions[install]
+    assert "--require-hashes" in instructions[install]
     assert '--target "${LAMBDA_TASK_ROOT}"' in instructions[install]
     assert position("COPY shared/requirements.txt ") < install
     assert position("COPY services/${SERVICE}/requirements.txt ") < install
@@ -406,6 +407,7 @@ def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
     # token rules); only SERVICE's dependencies are installed.
     for code in (
         "COPY shared/*.py ${LAMBDA_TASK_ROOT}/shared/",
+        "COPY reviews_model/*.py ${LAMBDA_TASK_ROOT}/reviews_model/",
         "COPY services/ ${LAMBDA_TASK_ROOT}/services/",
     ):
         assert position(code) > install, code

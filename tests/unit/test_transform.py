@@ -20,7 +20,6 @@ import pyarrow.json as pajson
 import pytest
 import stopwordsiso
 
-from services.etl import transform
 from services.etl.transform import (
     CORRUPT_TEXT,
     EMPTY_AFTER_CLEANING,
@@ -213,15 +212,11 @@ def test_nfkc_folds_compatibility_characters_seen_in_real_reviews(marc_es: pa.Re
     assert not any("ª" in token for token in tokens[0])
 
 
-def test_nfkc_composes_accented_letters_whichever_pyarrow_runs_it(
-    marc_es: pa.RecordBatch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # pyarrow < 26 (the Lambda image's) decomposes in utf8_normalize(NFKC): "ñ" would become "n" + U+0303.
+def test_nfkc_composes_accented_letters(marc_es: pa.RecordBatch) -> None:
+    # pyarrow < 26 decomposed in utf8_normalize(NFKC): "ñ" would have become "n" + U+0303.
     spanish = marc_es["text"].slice(0, 2000)
     expected = [unicodedata.normalize("NFKC", text) for text in spanish.to_pylist()]
 
-    assert nfkc(spanish).to_pylist() == expected
-    monkeypatch.setattr(transform, "_ARROW_COMPOSES", False)
     assert nfkc(spanish).to_pylist() == expected
 
 
