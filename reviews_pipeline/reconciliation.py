@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from shared import layout
-from shared.ledger import FileRecord
+from shared.ledger import FileRecord, barrier_counter
 from shared.storage import ObjectStore
 
 from .runtime import rows_of
@@ -98,11 +98,11 @@ def reconcile(record: FileRecord, store: ObjectStore) -> Reconciliation:
             rows_lost=0,
         )
     etl_rows_in = counters.get("etl_rows_in", 0)
-    complete = bool(counters.get("etl_complete"))
+    complete = bool(counters.get(barrier_counter("etl", "complete")))
     if complete and etl_rows_in != validator_out:
         problems.append(f"the validator kept {validator_out} rows but the ETL read {etl_rows_in}")
     if final_stage == "predictions":
-        complete = complete and bool(counters.get("predictions_complete"))
+        complete = complete and bool(counters.get(barrier_counter("predictions", "complete")))
         rows_final_ledger = counters.get("predicted_rows", 0)
         rows_final_bucket, row_numbers = _parquet_rows(store, f"{layout.PREDICTIONS}{record.root_file_id}/")
         duplicates = sum(count - 1 for count in Counter(row_numbers).values() if count > 1)

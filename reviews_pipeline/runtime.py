@@ -15,7 +15,7 @@ from typing import Any
 
 from shared import layout
 from shared.events import Dataset
-from shared.ledger import FileLedger, FileRecord, file_id_for
+from shared.ledger import FileLedger, FileRecord, barrier_counter, file_id_for
 from shared.storage import ObjectStore
 
 from .config import RuntimeConfig as RuntimeConfig
@@ -398,7 +398,7 @@ class LocalPipeline:
 
 def rows_of(record: FileRecord) -> tuple[int, int]:
     """Rows in and out for a root file: its own counts, or its parts' summed counts when it was chunked."""
-    if "validation_expected" in record.counters:
+    if barrier_counter("validation", "expected") in record.counters:
         return record.counters.get("rows_in", 0), record.counters.get("rows_out", 0)
     return record.rows_in, record.rows_out
 

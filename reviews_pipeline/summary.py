@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import layout
-from shared.ledger import FileRecord
+from shared.ledger import FileRecord, barrier_counter
 from shared.storage import ObjectStore
 
 from .file_arguments import InputSelection
@@ -46,7 +46,7 @@ def file_summary(
         "status": record.status,
         "layout": record.layout,
         "detected": record.detected,
-        "parts": record.counters.get("validation_expected", 1),
+        "parts": record.counters.get(barrier_counter("validation", "expected"), 1),
         "rows_in": rows_in,
         "rows_out": rows_out,
         "rows_dropped": rows_dropped_of(record),

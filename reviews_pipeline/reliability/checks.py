@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from shared import layout
-from shared.ledger import FileRecord
+from shared.ledger import FileRecord, barrier_counter
 
 from ..runtime import LocalPipeline, UploadedFile
 from ..summary import build_summary
@@ -91,7 +91,7 @@ def _bucket_problems(pipeline: LocalPipeline, record: FileRecord, parts: list[Fi
             problems.append(f"the ledger says {record.rows_out} rows out, {processed} holds {rows}")
     if record.status == "chunked":
         assert record.dataset is not None
-        expected = record.counters.get("validation_expected", 0)
+        expected = record.counters.get(barrier_counter("validation", "expected"), 0)
         chunk_objects = list(store.keys(layout.chunks_prefix(record.dataset, record.root_file_id)))
         if len(chunk_objects) != expected:
             problems.append(f"chunked into {expected} parts but chunks/ holds {len(chunk_objects)} objects")

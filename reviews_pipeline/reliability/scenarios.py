@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import layout
-from shared.ledger import file_id_for
+from shared.ledger import barrier_counter, file_id_for
 from shared.samples import sample_s3_object_created
 
 from ..runtime import LocalPipeline, RuntimeConfig, UploadedFile
@@ -197,7 +197,7 @@ def duplicate_output_problems(pipeline: LocalPipeline) -> list[str]:
     for record in pipeline.ledger.files(roots_only=True):
         if record.status == "rejected" or record.dataset is None:
             continue
-        parts = record.counters.get("validation_expected", 1)
+        parts = record.counters.get(barrier_counter("validation", "expected"), 1)
         etl_parts = list(store.keys(f"{layout.etl_prefix(record.dataset)}{record.root_file_id}/"))
         if len(etl_parts) > parts:
             problems.append(f"{record.key}: {len(etl_parts)} ETL outputs for {parts} parts")

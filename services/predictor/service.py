@@ -34,7 +34,6 @@ from .prediction_ledger import PartOutput, PredictionLedger
 STAGE: Final = "predictions"
 WAITING = "waiting_for_model"
 COMPLETED = "completed"
-_PARQUET = "application/vnd.apache.parquet"
 
 
 class PartsClaimedElsewhereError(RuntimeError):
@@ -166,7 +165,7 @@ class Predictor:
         key = layout.predictions_key(detail.root_file_id, detail.part_index)
         digest = hashlib.sha256(predicted.parquet).hexdigest()
         metadata = {"model-version": version, "rows": str(predicted.rows), "sha256": digest}
-        self.store.write_bytes(key, predicted.parquet, _PARQUET, metadata)
+        self.store.write_bytes(key, predicted.parquet, layout.PARQUET_CONTENT_TYPE, metadata)
         csv_key = csv_digest = None
         if predicted.csv is not None:
             csv_key = layout.predictions_key(detail.root_file_id, detail.part_index, ".csv")

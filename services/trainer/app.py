@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import layout
 from shared.consumer import consume_events, route_detail
 from shared.events import EtlCompleted, TrainingSkipped
+from shared.ledger import barrier_counter
 from shared.observability import observability_for
 from shared.resources import PipelineResources, current_resources
 
@@ -106,6 +107,6 @@ def _roots_with_complete_etl(resources: PipelineResources) -> list[str]:
     complete = []
     for root in sorted(roots):
         record = resources.ledger.get(root)
-        if record is not None and record.counters.get("etl_complete"):
+        if record is not None and record.counters.get(barrier_counter("etl", "complete")):
             complete.append(root)
     return complete
