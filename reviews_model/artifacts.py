@@ -164,18 +164,32 @@ def load_model(store: ObjectStore, prefix: str) -> StackedModel:
     return model_from_files(read_model_files(store, prefix))
 
 
-def load_current_model(store: ObjectStore) -> tuple[str, StackedModel] | None:
-    """(version, model) named by models/current.json, read from its immutable prefix; None before any promotion."""
+def read_current_pointer(body: bytes) -> str:
+    """The version a models/current.json body names, checked before anything is loaded from it.
+
+    The one reader of the pointer: refuses (UnsafeModelError) what is not a JSON document, names no
+    version, names something that is not a version, or names a prefix other than that version's own.
+    """
     from shared import layout  # here, not at the top: shared.layout imports the event models (Powertools)
 
+    from .versions import Version
+
     pointer_key = layout.current_model_pointer_key()
-    if store.head(pointer_key) is None:
-        return None
-    pointer = store.read_json(pointer_key)
-    version, prefix = str(pointer["version"]), str(pointer["model_prefix"])
+    try:
+        pointer = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnsafeModelError(f"{pointer_key} is not a JSON document; refusing to read it as a model") from error
+    if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
+        raise UnsafeModelError(f"{pointer_key} does not name a model version")
+    version: str = pointer["version"]
+    try:
+        Version.parse(version)
+    except ValueError as error:
+        raise UnsafeModelError(f"{pointer_key} names {version!r}, which is not a model version") from error
+    prefix = pointer.get("model_prefix")
     if prefix != layout.model_prefix(version):
-        raise UnsafeModelError(f"{pointer_key} names {prefix!r}, which is not the prefix of {version}")
-    return version, load_model(store, prefix)
+        raise UnsafeModelError(f"{pointer_key} names {prefix!r}, which is not the prefix of {version!r}")
+    return version
 
 
 def _content_type(name: str) -> str:

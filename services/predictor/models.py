@@ -12,15 +12,13 @@ own prefix is refused here, before anything under it is read.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from reviews_model.artifacts import UnsafeModelError, load_model
+from reviews_model.artifacts import load_model, read_current_pointer
 from reviews_model.prediction import Classifier
-from reviews_model.versions import Version
 from shared import layout
 from shared.storage import ObjectStore
 
@@ -54,7 +52,7 @@ class ModelCache:
         if head is None:
             return None
         if self._pointer is None or self._pointer.etag != head.etag:
-            self._pointer = CurrentPointer(etag=head.etag, version=_read_pointer(store.read_bytes(key)))
+            self._pointer = CurrentPointer(etag=head.etag, version=read_current_pointer(store.read_bytes(key)))
         return self._pointer.version
 
     def classifier(self, store: ObjectStore, version: str, threads: int | None = None) -> Classifier:
@@ -68,22 +66,3 @@ class ModelCache:
         while len(self._classifiers) > self._capacity:
             self._classifiers.popitem(last=False)
         return classifier
-
-
-def _read_pointer(body: bytes) -> str:
-    pointer_key = layout.current_model_pointer_key()
-    try:
-        pointer = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UnsafeModelError(f"{pointer_key} is not a JSON document; refusing to read it as a model") from error
-    if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
-        raise UnsafeModelError(f"{pointer_key} does not name a model version")
-    version: str = pointer["version"]
-    prefix = pointer.get("model_prefix")
-    try:
-        Version.parse(version)
-    except ValueError as error:
-        raise UnsafeModelError(f"{pointer_key} names {version!r}, which is not a model version") from error
-    if prefix != layout.model_prefix(version):
-        raise UnsafeModelError(f"{pointer_key} names {prefix!r}, which is not the prefix of {version!r}")
-    return version

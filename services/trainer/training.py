@@ -21,8 +21,7 @@ import hashlib
 import io
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -212,7 +211,6 @@ class TrainingOutcome:
     preparation: Preparation
     train_rows: int
     seconds: float
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def check_enough(reviews: LabelledReviews, minimum: int) -> None:

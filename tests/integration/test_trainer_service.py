@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reviews_model.artifacts import UnsafeModelError, load_current_model, load_model
+from reviews_model.artifacts import UnsafeModelError, load_model, read_current_pointer
 from reviews_model.versions import Version
 from services.etl.transform import EtlSettings, transform_table
 from services.trainer.app import lambda_handler
@@ -125,8 +125,8 @@ def test_a_complete_training_root_trains_writes_promotes_and_publishes(stack: Mo
     assert {"models/v1.0/manifest.json", "models/v1.0/booster.ubj", "models/current/manifest.json"} <= keys
     assert {"models/current.json", "models/index.json"} <= keys
     assert not any(key.endswith((".pkl", ".pickle", ".joblib")) for key in keys)
-    current = load_current_model(store(stack))
-    assert current is not None and current[0] == "v1.0"
+    assert read_current_pointer(store(stack).read_bytes(layout.current_model_pointer_key())) == "v1.0"
+    assert load_model(store(stack), layout.model_prefix("v1.0")).classes == ("negative", "neutral", "positive")
     assert load_model(store(stack), layout.CURRENT_MODEL_PREFIX).classes == ("negative", "neutral", "positive")
     index = store(stack).read_json(layout.model_index_key())
     assert [(entry["version"], entry["status"]) for entry in index["versions"]] == [("v1.0", "promoted")]
