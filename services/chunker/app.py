@@ -11,7 +11,7 @@ from shared.events import FileOversized
 from shared.observability import observability_for
 from shared.resources import current_resources
 
-from .splitting import ChunkerSettings, split_file
+from .service import ChunkerSettings, split_file
 
 observability = observability_for("chunker")
 logger = observability.logger
