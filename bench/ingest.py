@@ -67,7 +67,7 @@ import pyarrow
 from reviews_pipeline.reliability.variants import Expected, Variant, build_corpus, normalise_text
 from services.chunker.boundaries import count_records
 from services.chunker.parts import PartUploads
-from services.chunker.service import ChunkerSettings, record_rules, write_record_parts
+from services.chunker.splitting import ChunkerSettings, record_rules, write_record_parts
 from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file, parquet_bytes
 from shared.events import DetectedFormat
 

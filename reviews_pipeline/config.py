@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # the shared PipelineSettings, which the runtime sets itself. A class that another holds as a field
 # (the validator's LayoutSettings) comes before it.
 SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "chunker": ("services.chunker.service.ChunkerSettings",),
+    "chunker": ("services.chunker.splitting.ChunkerSettings",),
     "etl": ("services.etl.transform.EtlSettings",),
     "predictor": ("services.predictor.prediction.PredictorSettings",),
     "trainer": ("services.trainer.training.TrainerSettings",),

@@ -11,7 +11,8 @@ from shared.events import FileOversized
 from shared.observability import observability_for
 from shared.resources import current_resources
 
-from .service import ChunkerSettings, split_file
+from .service import split_file
+from .splitting import ChunkerSettings
 
 observability = observability_for("chunker")
 logger = observability.logger

@@ -21,7 +21,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.chunker.app import lambda_handler
-from services.chunker.service import ChunkerSettings, SourceUnavailableError, split_file
+from services.chunker.service import SourceUnavailableError, split_file
+from services.chunker.splitting import ChunkerSettings
 from shared import layout
 from shared.events import DetectedFormat, FileChunked, FileOversized
 from shared.ledger import BarrierState, FileLedger, FileRecord, file_id_for

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reviews_pipeline.config import ConfigError, RuntimeConfig
-from services.chunker.service import ChunkerSettings
+from services.chunker.splitting import ChunkerSettings
 from services.etl.transform import EtlSettings
 from services.trainer.training import TrainerSettings
 from services.validator.validation import ValidatorSettings
