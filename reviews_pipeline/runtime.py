@@ -386,7 +386,8 @@ class LocalPipeline:
         On AWS a CloudWatch alarm on DLQ depth sends this to the alert topic; locally the runtime
         raises the same alert. Returns the depths now, to pass back in next time.
         """
-        from services.monitor.alerts import AlertSink, dlq_alert, now
+        from services.monitor.alerts import dlq_alert, now
+        from services.monitor.service import AlertSink
 
         depths = self.queue_depths(dead_letter=True)
         sink = AlertSink(self.store, self.client("sns"), self.stack.alert_topic_arn)

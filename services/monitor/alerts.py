@@ -1,20 +1,17 @@
-"""Alerts: a JSON document under monitoring/alerts/ and a message on the stack's SNS topic."""
+"""Which pipeline events call for an alert, and what the alert says: plain values in, an Alert out.
+
+Writing the alert (monitoring/alerts/ and the stack's SNS topic) is services/monitor/service.py's.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared import layout
 from shared.events import FileRejected, ModelTrained, PipelineDetail, TrainingSkipped
-from shared.storage import ObjectStore
-
-if TYPE_CHECKING:
-    from mypy_boto3_sns import SNSClient
 
 AlertKind = Literal["file_rejected", "stage_failed", "dlq_message", "model_not_promoted", "training_skipped"]
 
@@ -80,24 +77,6 @@ def dlq_alert(service: str, depth: int, moment: datetime) -> Alert:
 
 def _alert_id(kind: str, cause: str) -> str:
     return f"{kind}-{hashlib.sha256(cause.encode()).hexdigest()[:16]}"
-
-
-class AlertSink:
-    def __init__(self, store: ObjectStore, sns: SNSClient, topic_arn: str | None) -> None:
-        self._store = store
-        self._sns = sns
-        self._topic_arn = topic_arn
-
-    def raise_alert(self, alert: Alert) -> str:
-        key = layout.alert_key(alert.raised_at, alert.alert_id)
-        self._store.write_json(key, alert.model_dump(mode="json"))
-        if self._topic_arn:
-            self._sns.publish(
-                TopicArn=self._topic_arn,
-                Subject=f"amazon-reviews-nlp: {alert.kind}"[:100],
-                Message=json.dumps(alert.model_dump(mode="json"), indent=2),
-            )
-        return key
 
 
 def now() -> datetime:
