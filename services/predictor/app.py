@@ -1,29 +1,23 @@
 """Lambda entry point of the predictor: EtlCompleted{inference} → predictions/ → PredictionsCompleted.
 
 ModelTrained{promoted} predicts the files that were waiting for a model. A model location holding
-anything but plain data is refused by the loader (UnsafeModelError): the message fails with a log
-line saying why, is retried and, past the queue's redrive count, parked in the DLQ. Nothing is ever
-unpickled.
+anything but plain data is refused (services/predictor/service.py): the message fails, is retried
+and, past the queue's redrive count, parked in the DLQ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from reviews_model.artifacts import UnsafeModelError
 from shared.consumer import consume_events, route_detail
 from shared.events import EtlCompleted, ModelTrained
 from shared.observability import observability_for
 from shared.resources import current_resources
 
-from .models import ModelCache
-from .prediction import PredictorSettings
-from .prediction_ledger import PredictionLedger
-from .service import Predictor
+from .service import ModelCache, Predictor
 
 observability = observability_for("predictor")
 logger = observability.logger
@@ -35,23 +29,16 @@ MODELS = ModelCache()
 @observability.metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     resources = current_resources()
-    predictor = Predictor(
-        store=resources.store,
-        ledger=resources.ledger,
-        items=PredictionLedger(resources.clients.dynamodb, resources.settings.ledger_table),
-        publisher=resources.publisher("predictor"),
-        models=MODELS,
-        settings=PredictorSettings(),
-        lease_seconds=max(1, context.get_remaining_time_in_millis() // 1000 + 1),
-    )
+    lease_seconds = max(1, context.get_remaining_time_in_millis() // 1000 + 1)
+    predictor = Predictor.for_resources(resources, MODELS, lease_seconds)
 
     @resources.ledger.once_per_version("predictor", "file_id", context)
     def predict_once(detail: EtlCompleted) -> dict[str, Any]:
-        return refusing_unsafe_models(predictor.on_part, detail)
+        return predictor.on_part(detail)
 
     @resources.ledger.once_per_version("predictor-promotion", "version", context)
     def predict_waiting_once(detail: ModelTrained) -> dict[str, Any]:
-        return refusing_unsafe_models(predictor.on_promotion, detail)
+        return predictor.on_promotion(detail)
 
     def on_etl(detail: EtlCompleted) -> None:
         if detail.dataset != "inference":
@@ -73,15 +60,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ModelTrained.detail_type: route_detail(ModelTrained, on_model),
     }
     return dict(consume_events(event, context, routes, logger))
-
-
-DetailT = TypeVar("DetailT")
-
-
-def refusing_unsafe_models(handle: Callable[[DetailT], dict[str, Any]], detail: DetailT) -> dict[str, Any]:
-    """Run `handle(detail)`; a refused model location is logged as such before the message fails."""
-    try:
-        return handle(detail)
-    except UnsafeModelError as error:
-        logger.error("refusing to load the model: not plain model data", reason=str(error))
-        raise

@@ -10,30 +10,96 @@
   manifest, marks the root `completed` and publishes PredictionsCompleted. A retry after a failure
   between completing the barrier and marking the root finishes it again (at-least-once on a crash,
   exactly once otherwise).
+
+Models (`ModelCache`): a warm Lambda container predicts many parts, so loading a model (reading its
+files, checking their hashes, building the booster) is done once per version. `models/current.json`
+is re-checked with one HEAD per invocation and re-read only when its ETag changes, so a promotion is
+picked up by the next message without reloading anything on the others. Every model is read through
+the model package's loader (`reviews_model.artifacts.load_model`), which refuses anything that is not
+plain data (UnsafeModelError: logged as such, and the message fails); a pointer that is not a JSON
+document naming a version's own prefix is refused before anything under it is read. Nothing is ever
+unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from reviews_model.artifacts import UnsafeModelError
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from reviews_model.artifacts import UnsafeModelError, load_model, read_current_pointer
+from reviews_model.prediction import Classifier
 from shared import layout
 from shared.events import EtlCompleted, ModelTrained, PredictionsCompleted
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
 from shared.storage import ObjectStore
 
-from .models import ModelCache
 from .prediction import Lineage, PredictorSettings, predict_parquet
 from .prediction_ledger import PartOutput, PredictionLedger
+
+if TYPE_CHECKING:
+    from shared.resources import PipelineResources
+
+logger = Logger(service="predictor")
 
 STAGE: Final = "predictions"
 WAITING = "waiting_for_model"
 COMPLETED = "completed"
+
+
+# Without s3:ListBucket on the key, S3 answers 403 where the object is missing: both mean "no model yet".
+_ABSENT = frozenset({"403", "404", "AccessDenied", "Forbidden", "NoSuchKey", "NotFound"})
+
+
+@dataclass(frozen=True)
+class CurrentPointer:
+    etag: str
+    version: str
+
+
+class ModelCache:
+    """The current version's pointer (by ETag) and up to `capacity` loaded versions, most recent kept."""
+
+    def __init__(self, capacity: int = 3) -> None:
+        self._capacity = capacity
+        self._pointer: CurrentPointer | None = None
+        self._classifiers: OrderedDict[str, Classifier] = OrderedDict()
+
+    def current_version(self, store: ObjectStore) -> str | None:
+        """The version models/current.json names, or None before any promotion."""
+        key = layout.current_model_pointer_key()
+        try:
+            head = store.head(key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in _ABSENT:
+                raise
+            head = None
+        if head is None:
+            return None
+        if self._pointer is None or self._pointer.etag != head.etag:
+            self._pointer = CurrentPointer(etag=head.etag, version=read_current_pointer(store.read_bytes(key)))
+        return self._pointer.version
+
+    def classifier(self, store: ObjectStore, version: str, threads: int | None = None) -> Classifier:
+        """The model of `version`, from models/vX.Y/ (immutable), loaded once; raises UnsafeModelError."""
+        cached = self._classifiers.get(version)
+        if cached is not None:
+            self._classifiers.move_to_end(version)
+            return cached
+        classifier = Classifier.of(version, load_model(store, layout.model_prefix(version)), threads)
+        self._classifiers[version] = classifier
+        while len(self._classifiers) > self._capacity:
+            self._classifiers.popitem(last=False)
+        return classifier
 
 
 class PartsClaimedElsewhereError(RuntimeError):
@@ -52,10 +118,26 @@ class Predictor:
     """How long this invocation may hold a waiting part: until it would time out, never longer, so
     that a crashed invocation's claim has lapsed by the time its message is delivered again."""
 
+    @classmethod
+    def for_resources(cls, resources: PipelineResources, models: ModelCache, lease_seconds: int) -> Predictor:
+        return cls(
+            store=resources.store,
+            ledger=resources.ledger,
+            items=PredictionLedger(resources.clients.dynamodb, resources.settings.ledger_table),
+            publisher=resources.publisher("predictor"),
+            models=models,
+            settings=PredictorSettings(),
+            lease_seconds=lease_seconds,
+        )
+
     # -- EtlCompleted ---------------------------------------------------------------------------
 
     def on_part(self, detail: EtlCompleted) -> dict[str, Any]:
         """Predict one part now, or park it until a model is promoted."""
+        with _refusing_unsafe_models():
+            return self._on_part(detail)
+
+    def _on_part(self, detail: EtlCompleted) -> dict[str, Any]:
         if self.models.current_version(self.store) is not None:
             result = self.predict_part(detail)
             # Parked by an earlier delivery that failed after parking: it waits no more.
@@ -77,6 +159,10 @@ class Predictor:
 
     def on_promotion(self, trained: ModelTrained) -> dict[str, Any]:
         """Predict every part that was waiting for a model; raise at the end if any root failed."""
+        with _refusing_unsafe_models():
+            return self._on_promotion(trained)
+
+    def _on_promotion(self, trained: ModelTrained) -> dict[str, Any]:
         predicted: dict[str, int] = {}
         failures: list[tuple[str, Exception]] = []
         # Parked parts, not the roots' `waiting_for_model` status, say what is left: an attempt that
@@ -221,3 +307,13 @@ class Predictor:
             )
         )
         self.ledger.set_stage_status(detail.root_file_id, STAGE, COMPLETED)
+
+
+@contextmanager
+def _refusing_unsafe_models() -> Iterator[None]:
+    """A refused model location is logged as such before the message fails (retried, then the DLQ)."""
+    try:
+        yield
+    except UnsafeModelError as error:
+        logger.error("refusing to load the model: not plain model data", reason=str(error))
+        raise

@@ -21,8 +21,8 @@ import pytest
 
 from reviews_model.artifacts import model_files, write_model
 from services.predictor import app
-from services.predictor.models import ModelCache
 from services.predictor.prediction_ledger import PredictionLedger
+from services.predictor.service import ModelCache
 from shared import layout
 from shared.events import PredictionsCompleted
 from shared.ledger import FileRecord, file_key
