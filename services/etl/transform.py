@@ -1,7 +1,8 @@
 """Cleaning, normalising and tokenising reviews: pure functions over Arrow record batches.
 
-The ETL Lambda calls `transform_batch` on each record batch of a processed/ parquet file; a Glue
-(Spark) job can call the same function from `mapInArrow`, batch by batch. Nothing here reads or
+The ETL Lambda calls `transform_parquet` on a processed/ parquet file's bytes, which runs
+`transform_batch` on each of its record batches; a Glue (Spark) job can call `transform_batch` from
+`mapInArrow`, batch by batch. Nothing here reads or
 writes anything, looks at the environment or knows about Lambda: a batch in the canonical schema
 (shared/canonical.py) and an `EtlSettings` go in, a batch in the etl schema (shared/etl_schema.py)
 and the rows dropped by reason come out, with rows_in == rows_out + sum(rows_dropped).
@@ -50,6 +51,7 @@ Japanese text would come out as one token per run of letters.
 from __future__ import annotations
 
 import html
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,6 +60,7 @@ from typing import Annotated, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import stopwordsiso
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -276,6 +279,36 @@ def transform_table(table: pa.Table, settings: EtlSettings) -> tuple[pa.Table, d
     results = [transform_batch(batch, settings) for batch in table.to_batches(max_chunksize=settings.batch_rows)]
     output = pa.Table.from_batches([result.batch for result in results], schema=etl_arrow_schema())
     return output, merge_counts(result.rows_dropped for result in results)
+
+
+@dataclass(frozen=True)
+class EtlOutput:
+    """An etl/ parquet file's bytes and its row accounting: rows_in == rows_out + sum(rows_dropped)."""
+
+    body: bytes
+    rows_in: int
+    rows_out: int
+    rows_dropped: dict[str, int]
+
+
+# What a part with nothing to transform (rejected upstream, or here) counts towards its root file.
+NOTHING_TRANSFORMED = EtlOutput(body=b"", rows_in=0, rows_out=0, rows_dropped={})
+
+
+def transform_parquet(body: bytes, settings: EtlSettings) -> EtlOutput:
+    """A processed/ parquet file's bytes → the etl/ parquet file's bytes, one record batch at a time."""
+    source = pq.ParquetFile(io.BytesIO(body))
+    sink = io.BytesIO()
+    rows_in = rows_out = 0
+    dropped: list[dict[str, int]] = []
+    with pq.ParquetWriter(sink, etl_arrow_schema(), compression="zstd") as writer:
+        for batch in source.iter_batches(batch_size=settings.batch_rows):
+            result = transform_batch(batch, settings)
+            writer.write_batch(result.batch)
+            rows_in += result.rows_in
+            rows_out += result.rows_out
+            dropped.append(result.rows_dropped)
+    return EtlOutput(body=sink.getvalue(), rows_in=rows_in, rows_out=rows_out, rows_dropped=merge_counts(dropped))
 
 
 def merge_counts(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:

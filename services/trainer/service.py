@@ -1,5 +1,9 @@
 """One training, end to end against the bucket: corpus → version → report → maybe promotion → index.
 
+`TrainerService.train_for` is the trigger's way in: it asks the ledger whether a later training
+already read the trigger's root file (coalescing.py holds the policy), trains, publishes
+ModelTrained or TrainingSkipped, and records each root's training status.
+
 Storage layout written here (keys from shared.layout):
 
     models/vX.Y/...           the version's files (artifacts.py), manifest last; never rewritten
@@ -20,9 +24,13 @@ from typing import Any
 from reviews_model.artifacts import MANIFEST, UnsafeModelError, load_model, model_files, write_model
 from reviews_model.versions import Version
 from shared import layout
-from shared.events import ModelTrained, TrainingSkipped
+from shared.events import EtlCompleted, ModelTrained, TrainingSkipped
+from shared.ledger import barrier_counter
+from shared.observability import Observability
+from shared.resources import PipelineResources
 from shared.storage import ObjectStore
 
+from .coalescing import covered_status, is_covered, roots_covered_by, skipped_status
 from .report import report_files
 from .training import (
     NotEnoughDataError,
@@ -30,9 +38,11 @@ from .training import (
     TrainingOutcome,
     evaluate_model,
     read_etl_parquet,
+    shortage,
     train_and_evaluate,
 )
-from .versions import ModelRegistry, PromotionDecision, configuration_identity, decide_promotion
+from .version_rules import PromotionDecision, configuration_identity, decide_promotion
+from .versions import ModelRegistry
 
 _PROMOTION_ATTEMPTS = 5
 _POINTER_ATTEMPTS = 3
@@ -42,6 +52,72 @@ _POINTER_ATTEMPTS = 3
 class TrainingRequest:
     trigger_root_file_id: str | None
     correlation_id: str
+
+
+@dataclass(frozen=True)
+class TrainerService:
+    """One invocation's trainings over the pipeline's bucket, ledger, model registry and bus."""
+
+    resources: PipelineResources
+    registry: ModelRegistry
+    settings: TrainerSettings
+    observability: Observability
+
+    def train_for(self, trigger: EtlCompleted) -> dict[str, Any]:
+        """Train on the whole corpus for a training root file whose ETL completed, unless a training already read it.
+
+        A corpus with too few reviews in some class is an expected state, not a fault: TrainingSkipped
+        is published, the root's stage reads `skipped: too few labelled reviews, …`, and the next
+        training file's trigger trains on the whole corpus (marking the skipped roots covered).
+        """
+        ledger = self.resources.ledger
+        logger = self.observability.logger
+        root = trigger.root_file_id
+        if is_covered(status := self.training_status(root)):
+            logger.info("training skipped: a later training already read this file", root_file_id=root)
+            return {"skipped": status}
+        # Listed before the corpus is read: only files complete by then are surely inside this training.
+        ready = self.roots_with_complete_etl()
+        ledger.set_stage_status(root, "training", "running")
+        outcome = train_version(
+            self.resources.store,
+            self.registry,
+            self.settings,
+            TrainingRequest(trigger_root_file_id=root, correlation_id=trigger.correlation_id),
+        )
+        self.resources.publisher("trainer").publish(outcome)
+        if isinstance(outcome, TrainingSkipped):
+            status = skipped_status(shortage(outcome.class_counts, outcome.min_reviews_per_class))
+            ledger.set_stage_status(root, "training", status)
+            logger.info("no model trained", reason=outcome.reason, class_counts=outcome.class_counts)
+            return {"skipped": outcome.reason}
+        ledger.set_stage_status(root, "training", "completed")
+        statuses = {other: self.training_status(other) for other in ready if other != root}
+        for covered in roots_covered_by(root, ready, statuses):
+            ledger.set_stage_status(covered, "training", covered_status(outcome.version))
+        logger.info(
+            "model trained",
+            version=outcome.version,
+            promoted=outcome.promoted,
+            reason=outcome.reason,
+            macro_f1=outcome.metrics["macro_f1"],
+        )
+        return {"version": outcome.version, "promoted": outcome.promoted}
+
+    def training_status(self, root_file_id: str) -> str:
+        record = self.resources.ledger.get(root_file_id)
+        return record.stages.get("training", "") if record else ""
+
+    def roots_with_complete_etl(self) -> list[str]:
+        """Training root files whose every part is in etl/train/ (the ETL barrier completed for them)."""
+        prefix = layout.etl_prefix("train")
+        roots = {key[len(prefix) :].split("/", 1)[0] for key in self.resources.store.keys(prefix)}
+        complete = []
+        for root in sorted(roots):
+            record = self.resources.ledger.get(root)
+            if record is not None and record.counters.get(barrier_counter("etl", "complete")):
+                complete.append(root)
+        return complete
 
 
 def read_training_corpus(store: ObjectStore) -> Any:

@@ -1,4 +1,4 @@
-"""Model version numbers, claimed atomically, and the promotion rule.
+"""The model registry: version numbers, claimed atomically, and the current-model marker, in DynamoDB.
 
 Version numbers live in the ledger's DynamoDB table, under `pk = "MODEL"` (`shared.ledger.MODEL_PARTITION`):
 
@@ -13,22 +13,19 @@ Version numbers live in the ledger's DynamoDB table, under `pk = "MODEL"` (`shar
   the version the new one was compared with), so of two trainings finishing together, the second
   is compared again with the first before it can replace it.
 
-This module holds the registry (one small class in front of DynamoDB, as the ledger is) and the
-rules as plain functions.
+This module is the registry's data access (one small class in front of DynamoDB, as the ledger is);
+the rules it serves (which configuration a major stands for, whether a version is promoted) are
+plain functions in version_rules.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from reviews_model.features import FeatureConfig
-from reviews_model.model import HEADS, STACK_DESIGN
 from reviews_model.versions import Version
 from shared.ledger import MODEL_PARTITION, is_conditional_failure
 
@@ -39,18 +36,6 @@ if TYPE_CHECKING:
 CURRENT = "CURRENT"
 _MAJOR = "MAJOR#"
 _MAX_CLAIM_ATTEMPTS = 100
-
-
-def configuration_identity(label_target: str, features: FeatureConfig) -> tuple[str, dict[str, Any]]:
-    """(fingerprint, document) of what the model's inputs and outputs are: a change means a new major."""
-    document = {
-        "label_target": label_target,
-        "features": features.model_dump(),
-        "design": STACK_DESIGN,
-        "heads": list(HEADS),
-    }
-    fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
-    return fingerprint, document
 
 
 class VersionClaimError(RuntimeError):
@@ -177,36 +162,3 @@ class ModelRegistry:
                 return False
             raise
         return True
-
-
-# -- the promotion rule -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    promote: bool
-    reason: str | None
-    """Why not, when not promoted; a note when promoted without a comparison."""
-
-
-def decide_promotion(
-    macro_f1: float,
-    floor: float,
-    current: Version | None,
-    current_macro_f1: float | None,
-    current_note: str | None = None,
-) -> PromotionDecision:
-    """Promote when macro-F1 is above the floor and at least the current model's on the same test split.
-
-    `current_macro_f1` is None when there is no current model or it cannot be scored on this split
-    (another label set, or unreadable; `current_note` says which): the floor alone decides then.
-    """
-    if macro_f1 <= floor:
-        return PromotionDecision(False, f"macro-F1 {macro_f1:.4f} is not above the floor {floor:.4f}")
-    if current is not None and current_macro_f1 is not None and macro_f1 < current_macro_f1:
-        return PromotionDecision(
-            False,
-            f"macro-F1 {macro_f1:.4f} is below the current model {current}'s {current_macro_f1:.4f} "
-            "on the same test split",
-        )
-    return PromotionDecision(True, current_note)

@@ -11,7 +11,8 @@ from moto import mock_aws
 
 from reviews_model.features import FeatureConfig
 from reviews_model.versions import Version
-from services.trainer.versions import ModelRegistry, configuration_identity, decide_promotion
+from services.trainer.version_rules import configuration_identity, decide_promotion
+from services.trainer.versions import ModelRegistry
 from shared.ledger import create_ledger_table
 
 TABLE = "ledger"

@@ -1,0 +1,60 @@
+"""The rules of model versions, as plain functions: which major a configuration stands for, and promotion.
+
+The registry that stores versions (DynamoDB) is versions.py; nothing here reads or writes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reviews_model.features import FeatureConfig
+from reviews_model.model import HEADS, STACK_DESIGN
+from reviews_model.versions import Version
+
+
+def configuration_identity(label_target: str, features: FeatureConfig) -> tuple[str, dict[str, Any]]:
+    """(fingerprint, document) of what the model's inputs and outputs are: a change means a new major."""
+    document = {
+        "label_target": label_target,
+        "features": features.model_dump(),
+        "design": STACK_DESIGN,
+        "heads": list(HEADS),
+    }
+    fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint, document
+
+
+# -- the promotion rule -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str | None
+    """Why not, when not promoted; a note when promoted without a comparison."""
+
+
+def decide_promotion(
+    macro_f1: float,
+    floor: float,
+    current: Version | None,
+    current_macro_f1: float | None,
+    current_note: str | None = None,
+) -> PromotionDecision:
+    """Promote when macro-F1 is above the floor and at least the current model's on the same test split.
+
+    `current_macro_f1` is None when there is no current model or it cannot be scored on this split
+    (another label set, or unreadable; `current_note` says which): the floor alone decides then.
+    """
+    if macro_f1 <= floor:
+        return PromotionDecision(False, f"macro-F1 {macro_f1:.4f} is not above the floor {floor:.4f}")
+    if current is not None and current_macro_f1 is not None and macro_f1 < current_macro_f1:
+        return PromotionDecision(
+            False,
+            f"macro-F1 {macro_f1:.4f} is below the current model {current}'s {current_macro_f1:.4f} "
+            "on the same test split",
+        )
+    return PromotionDecision(True, current_note)
