@@ -1,46 +1,40 @@
-"""The validator's four checks — format, readability, size, columns — and how each outcome is recorded.
+"""The validator's four checks — format, readability, size, columns — as a pure function.
 
 Checks 1, 2 and 4 look at a bounded head sample (the first `sample_bytes` of content, decompressed
 when gzip-compressed; for Parquet, the footer), so an oversize file is only sent to the chunker once
 its header and sample passed them: no chunking of junk. A file within the size limits is then read
 whole and written to processed/ in the canonical schema, with bad rows dropped and counted.
 
-`examine_file` is the checks as a pure function over a `ByteSource`; `validate_file` performs what
-they decide against the bucket, the ledger and the bus.
+`examine_file` is the checks as a pure function over a `ByteSource` (bytes in tests and engines, the
+bucket in the Lambda); `service.validate_file` performs what they decide against the bucket, the
+ledger and the bus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared import layout
 from shared.canonical import LANGUAGE
-from shared.events import Dataset, DetectedFormat, FileOversized, FileValidated
-from shared.ledger import FileLedger
-from shared.publisher import EventPublisher
-from shared.rejection import Rejection, reject_file, rejected_file
-from shared.storage import ObjectStore
+from shared.events import Dataset, DetectedFormat
+from shared.rejection import Rejection
 
 from .checks import CheckFailedError
 from .decoding import content_as_utf8
 from .formats import (
     ContentFormat,
     Head,
-    dialect_of,
     inflate,
     inspect_head,
     parquet_footer_length,
     parquet_schema,
     read_head,
 )
-from .intake import AdmittedFile
 from .layouts import Layout, LayoutSettings, ResolvedLayout, known_column_names, resolve_layout
 from .reading import CanonicalRows, json_document_columns, read_canonical
 from .records import Dialect
@@ -105,17 +99,6 @@ class ValidatorSettings(BaseSettings):
     )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: Literal["validated", "oversized", "rejected"]
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_dropped: Mapping[str, int] = field(default_factory=dict)
-
-
-# -- the checks, as a pure function -------------------------------------------------------------
-
-
 class ByteSource(Protocol):
     """An object's size and byte ranges: the bucket in production, bytes in tests."""
 
@@ -139,19 +122,6 @@ class InMemoryBytes:
 
     def read(self, start: int, stop: int) -> bytes:
         return self.data[start:stop]
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """A ByteSource over one version of an object in the pipeline bucket."""
-
-    store: ObjectStore
-    key: str
-    version_id: str | None
-    size: int
-
-    def read(self, start: int, stop: int) -> bytes:
-        return self.store.read_bytes(self.key, self.version_id, byte_range=(start, stop - 1))
 
 
 @dataclass(frozen=True)
@@ -340,147 +310,3 @@ def parquet_bytes(table: pa.Table) -> bytes:
     # language column is where it pays. Snappy, because every reader (DuckDB, Spark on Glue) has it.
     pq.write_table(table, sink, compression="snappy", use_dictionary=[LANGUAGE])
     return bytes(sink.getvalue().to_pybytes())
-
-
-# -- what the checks decide, done ---------------------------------------------------------------
-
-
-def validate_file(
-    admitted: AdmittedFile,
-    limits: ValidatorSettings,
-    *,
-    store: ObjectStore,
-    ledger: FileLedger,
-    publisher: EventPublisher,
-) -> Outcome:
-    part_count = 1
-    expected_layout = None
-    root_dialect = None
-    if admitted.part is not None:
-        expected = ledger.parts_expected(admitted.root_file_id)
-        if expected is None:
-            # The chunker records the count before any part becomes visible; without it, retry later.
-            raise LookupError(f"root file {admitted.root_file_id} has no part count in the ledger yet")
-        part_count = expected
-        root = ledger.get(admitted.root_file_id)
-        expected_layout = root.layout if root is not None else None
-        if root is not None and root.detected is not None:
-            root_dialect = dialect_of(DetectedFormat.model_validate(root.detected))
-    part_index = admitted.part.part_index if admitted.part else None
-    rejected = rejected_file(
-        admitted, admitted.key, source_version_id=admitted.version_id, part_index=part_index, part_count=part_count
-    )
-
-    def reject(rejection: Rejection) -> Outcome:
-        reject_file(rejected, rejection, "validator", store=store, ledger=ledger, publisher=publisher)
-        return Outcome(status="rejected")
-
-    # The size announced by an external producer is not trusted: the object itself is asked.
-    info = store.head(admitted.key, admitted.version_id)
-    if info is None:
-        reject_file(
-            rejected,
-            Rejection(check="key", reason="no object at that key and version"),
-            "validator",
-            store=None,
-            ledger=ledger,
-            publisher=publisher,
-        )
-        return Outcome(status="rejected")
-    first_row_number = admitted.part.first_row_number if admitted.part else 0
-    verdict = examine_file(
-        StoredObject(store, admitted.key, admitted.version_id, info.size),
-        dataset=admitted.dataset,
-        limits=limits,
-        first_row_number=first_row_number,
-        expected_layout=expected_layout,
-        root_dialect=root_dialect,
-    )
-    if isinstance(verdict, Rejected):
-        return reject(verdict.rejection)
-    if isinstance(verdict, Oversized):
-        if admitted.part is not None:
-            return reject(Rejection(check="size", reason="a chunk is itself above the size limit"))
-        ledger.update(
-            admitted.file_id,
-            status="chunking",
-            stage="chunker",
-            layout=verdict.detected.layout,
-            detected=verdict.detected.model_dump(),
-        )
-        publisher.publish(
-            FileOversized(
-                correlation_id=admitted.correlation_id,
-                file_id=admitted.file_id,
-                root_file_id=admitted.root_file_id,
-                dataset=admitted.dataset,
-                bucket=store.bucket,
-                key=admitted.key,
-                version_id=admitted.version_id,
-                size=info.size,
-                max_size_bytes=limits.max_size_bytes,
-                detected=verdict.detected,
-            )
-        )
-        return Outcome(status="oversized")
-
-    rows = verdict.rows
-    processed_key = layout.processed_key(admitted.dataset, admitted.root_file_id, part_index)
-    store.write_bytes(processed_key, parquet_bytes(rows.table), layout.PARQUET_CONTENT_TYPE)
-    ledger.update(
-        admitted.file_id,
-        status="validated",
-        stage="validator",
-        processed_key=processed_key,
-        layout=verdict.resolved.name,
-        rows_in=rows.rows_in,
-        rows_out=rows.rows_out,
-        rows_dropped=rows.rows_dropped,
-        first_dropped_rows=rows.first_dropped_rows,
-        column_roles=dict(verdict.resolved.source_columns),
-        detected=verdict.detected.model_dump(),
-    )
-    publisher.publish(
-        FileValidated(
-            correlation_id=admitted.correlation_id,
-            file_id=admitted.file_id,
-            root_file_id=admitted.root_file_id,
-            dataset=admitted.dataset,
-            source_key=admitted.key,
-            processed_key=processed_key,
-            layout=verdict.resolved.name,
-            rows_in=rows.rows_in,
-            rows_out=rows.rows_out,
-            rows_dropped=rows.rows_dropped,
-            first_dropped_rows=rows.first_dropped_rows,
-            kept_columns=list(verdict.resolved.kept_columns),
-            column_roles=dict(verdict.resolved.source_columns),
-            dropped_columns=list(verdict.resolved.dropped_columns),
-            detected=verdict.detected,
-            malformed_lines=rows.malformed_lines,
-            records_in_other_dialect=rows.records_in_other_dialect,
-            part_index=part_index,
-            part_count=part_count,
-            first_row_number=first_row_number,
-        )
-    )
-    return Outcome(status="validated", rows_in=rows.rows_in, rows_out=rows.rows_out, rows_dropped=rows.rows_dropped)
-
-
-def account_for_part(admitted: AdmittedFile, outcome: Outcome, ledger: FileLedger) -> None:
-    """Count a finished part towards its root file; the last one marks the root `chunked`."""
-    if admitted.part is None or outcome.status == "oversized":
-        return
-    barrier = ledger.record_part_done(
-        admitted.root_file_id,
-        "validation",
-        admitted.part.part_index,
-        adds={
-            "rows_in": outcome.rows_in,
-            "rows_out": outcome.rows_out,
-            f"parts_{outcome.status}": 1,
-            **{f"dropped:{reason}": count for reason, count in outcome.rows_dropped.items()},
-        },
-    )
-    if barrier.completed_by_part(admitted.part.part_index):
-        ledger.update(admitted.root_file_id, status="chunked", stage="validator")

@@ -17,13 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from services.validator.app import lambda_handler, receiver_handler
-from services.validator.intake import (
-    ObjectAnnouncement,
-    pinned_to_current_version,
-    receive_object,
-    register_admitted,
-)
+from services.receiver.app import lambda_handler as receiver_handler
+from services.receiver.service import ObjectAnnouncement, receive_object
+from services.validator.app import lambda_handler
+from services.validator.service import pinned_to_current_version, register_admitted
 from shared import layout
 from shared.canonical import canonical_arrow_schema
 from shared.events import FileReceived, FileValidated
