@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import layout
 from .events import Dataset, FileRejected, Stage
-from .ledger import FileLedger
-from .publisher import EventPublisher
-from .storage import ObjectStore
+
+if TYPE_CHECKING:  # types only: a pure core that builds a Rejection must not load boto3 through here
+    from .ledger import FileLedger
+    from .publisher import EventPublisher
+    from .storage import ObjectStore
 
 
 @dataclass(frozen=True)

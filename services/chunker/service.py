@@ -25,8 +25,9 @@ from shared.compression import GZIP_MAGIC, gunzip
 from shared.events import ChunkPart, FileChunked, FileOversized, PartInfo
 from shared.ledger import FileLedger
 from shared.publisher import EventPublisher
+from shared.readers import RangedReader
 from shared.rejection import Rejection, reject_file, rejected_file
-from shared.storage import ObjectStore, RangedReader
+from shared.storage import ObjectStore
 
 from .parts import PartUploads
 from .sources import ranged_blocks

@@ -19,8 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared import layout
 from shared.compression import BrokenGzipError, DecompressedTooLargeError
 from shared.events import DetectedFormat
+from shared.readers import RangedReader
 from shared.rejection import Rejection
-from shared.storage import RangedReader
 
 from .boundaries import QUOTE, PartOpened, RecordRules, RecordTooLongError, group_row_groups, split_records
 from .parts import PartStream, PartUploads

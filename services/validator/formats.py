@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from shared.compression import GZIP_MAGIC, BrokenGzipError, DecompressedTooLargeError, gunzip
 from shared.events import DetectedFormat
-from shared.storage import SeekableReader
+from shared.readers import SeekableReader
 
 from .checks import CheckFailedError
 from .decoding import TextEncoding, decode_head, detect_encoding

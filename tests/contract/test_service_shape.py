@@ -53,21 +53,7 @@ def service_names() -> list[str]:
     )
 
 
-def _expected_to_fail(names: list[str], reasons: dict[str, str]) -> list[object]:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=reasons[name])) if name in reasons else name
-        for name in names
-    ]
-
-
 SERVICES = service_names()
-# The cores that do not load boto3 through shared/ yet: their rejection and format checks reach
-# shared.ledger (boto3) through shared.rejection, and shared.storage (botocore).
-SDK_LOADED_BY_SHARED = {
-    "chunker": "splitting.py reaches boto3 through shared.rejection → shared.ledger",
-    "validator": "checks.py, formats.py… reach boto3 through shared.rejection → shared.ledger and shared.storage",
-}
-SDK_FREE_SERVICES = _expected_to_fail(SERVICES, SDK_LOADED_BY_SHARED)
 
 
 def template_handlers(service: str) -> dict[str, str]:
@@ -247,7 +233,7 @@ def test_core_modules_import_neither_the_aws_sdk_nor_powertools(service: str) ->
     assert not found, f"a core module of {service} imports AWS or Powertools:\n{found}"
 
 
-@pytest.mark.parametrize("service", SDK_FREE_SERVICES)
+@pytest.mark.parametrize("service", SERVICES)
 def test_core_modules_load_no_aws_sdk_through_what_they_import(service: str) -> None:
     """boto3 stays out even through shared/: an engine runs the core with no AWS client in the process.
 
@@ -282,11 +268,13 @@ def test_imports_under_type_checking_are_not_runtime_imports() -> None:
 
 
 def test_the_walk_follows_first_party_imports_to_the_aws_sdk() -> None:
-    # shared.ledger imports boto3 itself; shared.rejection reaches it only through shared.ledger.
+    # shared.ledger imports boto3 itself; shared.resources reaches it only through shared.aws.
     assert aws_import_chain(REPO / "shared" / "ledger.py", AWS_SDK, follow=False) == ["shared/ledger.py", "boto3"]
-    assert aws_import_chain(REPO / "shared" / "rejection.py", AWS_SDK, follow=False) is None
-    chain = aws_import_chain(REPO / "shared" / "rejection.py", AWS_SDK, follow=True)
-    assert chain is not None and "shared.ledger" in chain and chain[-1] in AWS_SDK
+    assert aws_import_chain(REPO / "shared" / "resources.py", AWS_SDK, follow=False) is None
+    chain = aws_import_chain(REPO / "shared" / "resources.py", AWS_SDK, follow=True)
+    assert chain is not None and "shared.aws" in chain and chain[-1] in AWS_SDK
+    # A module that names the ledger only as a type (under TYPE_CHECKING) does not load it.
+    assert aws_import_chain(REPO / "shared" / "rejection.py", AWS_SDK, follow=True) is None
 
 
 def test_a_handler_module_holding_its_service_breaks_the_app_rules() -> None:
