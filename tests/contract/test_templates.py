@@ -403,12 +403,13 @@ def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
     assert position("COPY shared/requirements.txt ") < install
     assert position("COPY services/${SERVICE}/requirements.txt ") < install
     assert position("ARG SERVICE") < position("COPY services/${SERVICE}/requirements.txt ")
-    # Every service's code goes in (the predictor imports the trainer's model loader and the ETL's
-    # token rules); only SERVICE's dependencies are installed.
+    # Only SERVICE's own code goes in (no service imports another), with shared/ and reviews_model/,
+    # after its dependencies.
     for code in (
         "COPY shared/*.py ${LAMBDA_TASK_ROOT}/shared/",
         "COPY reviews_model/*.py ${LAMBDA_TASK_ROOT}/reviews_model/",
-        "COPY services/ ${LAMBDA_TASK_ROOT}/services/",
+        "COPY services/__init__.py ${LAMBDA_TASK_ROOT}/services/",
+        "COPY services/${SERVICE}/ ${LAMBDA_TASK_ROOT}/services/${SERVICE}/",
     ):
         assert position(code) > install, code
 
