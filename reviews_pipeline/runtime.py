@@ -104,6 +104,11 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def unsettled_of(files: list[UploadedFile], records: dict[str, FileRecord]) -> list[UploadedFile]:
+    """The files not final in these ledger records (or with no record yet)."""
+    return [f for f in files if f.file_id not in records or not records[f.file_id].is_final]
+
+
 def describe_stuck(files: list[UploadedFile], records: dict[str, FileRecord], parked: list[ParkedMessage]) -> list[str]:
     """One line per file held back: by a message of its parked in a dead-letter queue (naming the
     queue), or by not having reached a final state (naming where it stands); then one line per DLQ
@@ -323,12 +328,13 @@ class LocalPipeline:
             if busy:
                 quiet_checks = 0
             else:
-                unsettled = self.unsettled_files(files)
+                records = self._records()
+                unsettled = unsettled_of(files, records)
                 parked = self.parked_messages() if unsettled else []
                 quiet_checks = quiet_checks + 1 if not unsettled or parked else 0
                 if quiet_checks >= 2:
                     # A final file can still have a message parked further on (its ETL, its predictions).
-                    stuck = describe_stuck(files, self._records(), parked or self.parked_messages())
+                    stuck = describe_stuck(files, records, parked or self.parked_messages())
                     return SettleResult(settled=not unsettled, waited_seconds=time.monotonic() - started, stuck=stuck)
             time.sleep(poll_seconds)
         stuck = describe_stuck(files, self._records(), self.parked_messages())
@@ -337,11 +343,6 @@ class LocalPipeline:
 
     def _records(self) -> dict[str, FileRecord]:
         return {record.file_id: record for record in self.ledger.files(roots_only=True)}
-
-    def unsettled_files(self, files: list[UploadedFile]) -> list[UploadedFile]:
-        """The files that have not reached a final state in the ledger."""
-        records = self._records()
-        return [f for f in files if f.file_id not in records or not records[f.file_id].is_final]
 
     def unsettled(self, files: list[UploadedFile]) -> list[str]:
         """The files that have not reached a final state, each with where it stands."""

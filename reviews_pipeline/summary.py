@@ -23,21 +23,9 @@ def file_summary(
     uploaded: UploadedFile, record: FileRecord | None, reconciliation: Reconciliation | None = None
 ) -> dict[str, Any]:
     if record is None:
-        return {
-            "path": str(uploaded.path),
-            "dataset": uploaded.dataset,
-            "file_id": uploaded.file_id,
-            "status": "lost",
-            "layout": None,
-            "detected": None,
-            "parts": 0,
-            "rows_in": 0,
-            "rows_out": 0,
-            "rows_dropped": {},
-            "report": None,
-            "reason": "the ledger has no record of this file",
-            "reconciliation": None,
-        }
+        return unprocessed_file_summary(
+            str(uploaded.path), uploaded.dataset, uploaded.file_id, "lost", "the ledger has no record of this file"
+        )
     rows_in, rows_out = rows_of(record)
     return {
         "path": str(uploaded.path),
@@ -140,13 +128,13 @@ def training_skipped_summary(events: list[dict[str, Any]]) -> list[dict[str, Any
     ]
 
 
-def held_back_summary(path: str, dataset: str, reason: str) -> dict[str, Any]:
-    """A file the run chose not to upload (its summary entry has every field a processed file has)."""
+def unprocessed_file_summary(path: str, dataset: str, file_id: str | None, status: str, reason: str) -> dict[str, Any]:
+    """A file with nothing to report but why (never uploaded, or lost): every field a processed file has."""
     return {
         "path": path,
         "dataset": dataset,
-        "file_id": None,
-        "status": "not_uploaded",
+        "file_id": file_id,
+        "status": status,
         "layout": None,
         "detected": None,
         "parts": 0,
@@ -176,7 +164,10 @@ def build_summary(
     for file in uploaded:
         record = records.get(file.file_id)
         files.append(file_summary(file, record, reconcile(record, store) if record else None))
-    files += [held_back_summary(path, "inference", reason) for path, reason in (held_back or {}).items()]
+    files += [
+        unprocessed_file_summary(path, "inference", None, "not_uploaded", reason)
+        for path, reason in (held_back or {}).items()
+    ]
     predictions = predictions_summary(events, [file for file in uploaded if file.dataset == "inference"])
     predictions += [{"input": path, "predictions": [], "rows": 0, "model_version": None} for path in (held_back or {})]
     return {
