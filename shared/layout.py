@@ -31,6 +31,8 @@ MONITORING_ALERTS = MONITORING + "alerts/"
 DATASETS: tuple[Dataset, ...] = ("train", "inference")
 INBOUND_AREAS = (RAW, CHUNKS)
 CURRENT_MODEL_PREFIX = MODELS + "current/"
+TRAINING_JOBS = MODELS + "training-jobs/"
+"""Where SageMaker training jobs write: `<TRAINING_JOBS><job name>/output/model.tar.gz` (SageMaker's own naming)."""
 REPORT_SUFFIX = ".report.json"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 """The media type every Parquet object of the pipeline is written with (processed/, etl/, predictions/, chunks)."""
@@ -180,6 +182,16 @@ def etl_key(dataset: Dataset, root_file_id: str, part_index: int | None) -> str:
 
 def model_prefix(version: str) -> str:
     return f"{MODELS}{version}/"
+
+
+def training_output_prefix() -> str:
+    """The `S3OutputPath` of every training job: SageMaker adds `<job name>/output/model.tar.gz` under it."""
+    return TRAINING_JOBS
+
+
+def training_artifact_key(job_name: str) -> str:
+    """Where SageMaker puts a finished job's /opt/ml/model/ as a gzipped tar."""
+    return f"{TRAINING_JOBS}{job_name}/output/model.tar.gz"
 
 
 def predictions_key(root_file_id: str, part_index: int | None, suffix: str = ".parquet") -> str:

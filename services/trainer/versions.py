@@ -9,6 +9,12 @@ Version numbers live in the ledger's DynamoDB table, under `pk = "MODEL"` (`shar
   models/v1.3/; its status, metrics and promotion decision are set on it as training goes on.
   A claim that loses the race moves to the next minor: two trainings started together get two
   distinct, consecutive versions and never skip one.
+- `sk = "RUN#<job name>"`: one SageMaker training or tuning job the trainer launched: the version it
+  trains, what it covers (trigger root, the roots whose ETL was complete at launch, the current version
+  it is compared with), its deadline, and its status: `running` until the finisher has finished it,
+  then SageMaker's final status (Completed, Failed, Stopped). The events do not carry the job's
+  arguments; this item does. Finishing is a conditional update from `running`, so of two deliveries
+  of one state change, one finishes the job.
 - `sk = "CURRENT"`: the promoted version. Promotion is a compare-and-swap on it (it must still name
   the version the new one was compared with), so of two trainings finishing together, the second
   is compared again with the first before it can replace it.
@@ -34,7 +40,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 CURRENT = "CURRENT"
+RUNNING = "running"
 _MAJOR = "MAJOR#"
+_RUN = "RUN#"
 _MAX_CLAIM_ATTEMPTS = 100
 
 
@@ -93,8 +101,15 @@ class ModelRegistry:
         raise VersionClaimError(f"could not claim a major version for configuration {fingerprint}")
 
     def claim_version(self, fingerprint: str, configuration: dict[str, Any], claimed_by: str) -> Version:
-        """The next version of this configuration, claimed for this training alone."""
+        """The next version of this configuration, claimed for this training alone.
+
+        A version this claimant claimed earlier and never launched (its invocation died between the
+        claim and the launch) is taken again, so a retried trigger skips no version number.
+        """
         major = self.major_for(fingerprint, configuration)
+        for item in self._items(f"v{major}."):
+            if item.get("claimed_by", {}).get("S") == claimed_by and item["status"]["S"] == "claimed":
+                return Version.parse(item["sk"]["S"])
         for _ in range(_MAX_CLAIM_ATTEMPTS):
             minors = [Version.parse(item["sk"]["S"]).minor for item in self._items(f"v{major}.")]
             candidate = Version(major, max(minors) + 1 if minors else 0)
@@ -125,6 +140,73 @@ class ModelRegistry:
                 ":now": {"N": str(time.time())},
             },
         )
+
+    def claimed_at(self, version: Version) -> float:
+        """When the version was claimed (seconds since the epoch): it names the version's training job."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": MODEL_PARTITION}, "sk": {"S": str(version)}}, ConsistentRead=True
+        )
+        return float(response["Item"]["claimed_at"]["N"])
+
+    # -- training jobs ------------------------------------------------------------------------------
+
+    def record_run(
+        self, job_name: str, version: Version, *, kind: str, deadline: float, details: dict[str, Any]
+    ) -> None:
+        """Record a launched job as running (again, harmlessly, when a retried launch records it twice)."""
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": MODEL_PARTITION},
+                "sk": {"S": _RUN + job_name},
+                "status": {"S": RUNNING},
+                "version": {"S": str(version)},
+                "kind": {"S": kind},
+                "launched_at": {"N": str(time.time())},
+                "deadline": {"N": str(deadline)},
+                "details": {"S": json.dumps(details, default=str)},
+            },
+            ConditionExpression="attribute_not_exists(pk) OR #status = :running",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":running": {"S": RUNNING}},
+        )
+
+    def run(self, job_name: str) -> dict[str, Any] | None:
+        """A launched job's record: job_name, status, version, kind, launched_at, deadline and its details."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": MODEL_PARTITION}, "sk": {"S": _RUN + job_name}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return None if item is None else _run_of(item)
+
+    def runs(self, *, running_only: bool = False) -> list[dict[str, Any]]:
+        """Every launched job (or those still running), oldest first."""
+        runs = [_run_of(item) for item in self._items(_RUN)]
+        if running_only:
+            runs = [run for run in runs if run["status"] == RUNNING]
+        return sorted(runs, key=lambda run: run["launched_at"])
+
+    def finish_run(self, job_name: str, status: str, outcome: dict[str, Any]) -> bool:
+        """Mark a running job finished with SageMaker's final status; False if it was finished already."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": MODEL_PARTITION}, "sk": {"S": _RUN + job_name}},
+                UpdateExpression="SET #status = :status, outcome = :outcome, finished_at = :now",
+                ConditionExpression="#status = :running",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":status": {"S": status},
+                    ":running": {"S": RUNNING},
+                    ":outcome": {"S": json.dumps(outcome, default=str)},
+                    ":now": {"N": str(time.time())},
+                },
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
 
     def versions(self) -> list[dict[str, Any]]:
         """Every claimed version, oldest first: version, status and recorded details."""
@@ -162,3 +244,18 @@ class ModelRegistry:
                 return False
             raise
         return True
+
+
+def _run_of(item: dict[str, AttributeValueTypeDef]) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "job_name": str(item["sk"]["S"])[len(_RUN) :],
+        "status": item["status"]["S"],
+        "version": item["version"]["S"],
+        "kind": item["kind"]["S"],
+        "launched_at": float(item["launched_at"]["N"]),
+        "deadline": float(item["deadline"]["N"]),
+        **json.loads(item["details"]["S"]),
+    }
+    if "outcome" in item:
+        run["outcome"] = json.loads(item["outcome"]["S"])
+    return run
