@@ -32,6 +32,7 @@ import numpy.typing as npt
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.naive_bayes import ComplementNB
 from sklearn.svm import LinearSVC
@@ -169,6 +170,9 @@ class FitReport:
     vocabulary_size: int
     train_rows: int
     validation_rows: int
+    validation_macro_f1: float
+    """Macro-F1 on the validation part of the training split (out-of-fold head scores): the grid search's
+    objective. Never the test split, which decides promotion."""
 
 
 def fit_stacked_model(
@@ -233,6 +237,12 @@ def fit_stacked_model(
         verbose_eval=False,
     )
     best_rounds = int(booster.best_iteration) + 1
+    validation_predicted = booster.predict(validation, iteration_range=(0, best_rounds)).reshape(-1, count).argmax(1)
+    validation_macro_f1 = float(
+        f1_score(
+            labels[validation_rows], validation_predicted, labels=list(range(count)), average="macro", zero_division=0.0
+        )
+    )
     model = StackedModel(
         label_target=label_target,
         classes=tuple(classes),
@@ -245,6 +255,7 @@ def fit_stacked_model(
         vocabulary_size=len(vocabulary.terms),
         train_rows=len(fit_rows),
         validation_rows=len(validation_rows),
+        validation_macro_f1=validation_macro_f1,
     )
     return model, report
 

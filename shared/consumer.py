@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from .events import PipelineDetail, envelope_for
 
@@ -44,6 +46,17 @@ class Route(Generic[ModelT]):
 def route_detail(detail_model: type[PipelineDetail], handle: Callable[[Any], object]) -> Route[Any]:
     """A route for one of the pipeline's own events; `handle` receives the typed detail."""
     envelope = envelope_for(detail_model)
+    return Route(model=envelope, handle=lambda event: handle(event.detail))
+
+
+@cache
+def _aws_envelope(detail_model: type[BaseModel]) -> type[EventBridgeModel]:
+    return create_model(f"{detail_model.__name__}Event", __base__=EventBridgeModel, detail=(detail_model, ...))
+
+
+def route_aws_detail(detail_model: type[BaseModel], handle: Callable[[Any], object]) -> Route[Any]:
+    """A route for an AWS service's event (SageMaker's state changes, a schedule); `handle` gets the typed detail."""
+    envelope = _aws_envelope(detail_model)
     return Route(model=envelope, handle=lambda event: handle(event.detail))
 
 

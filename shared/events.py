@@ -240,16 +240,52 @@ class EtlCompleted(FileDetail):
     root_complete: bool = Field(description="True on the event for the last part of its root file to finish ETL.")
 
 
+class SearchTrial(BaseModel):
+    """One trial of a hyperparameter search: the settings it tried and the objective it reached."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    training_job: str = Field(description="The trial's SageMaker training job.")
+    parameters: dict[str, str] = Field(description="The searched settings' values in this trial.")
+    objective: float | None = Field(default=None, description="Its validation macro-F1; null if it failed.")
+    status: str = Field(description="SageMaker's final status of the trial (Completed, Failed, Stopped).")
+
+
+class SearchSummary(BaseModel):
+    """A grid search over training settings (a SageMaker tuning job, Strategy Grid)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    strategy: str = Field(description="grid")
+    tuning_job: str = Field(description="The SageMaker hyperparameter tuning job.")
+    objective_metric: str = Field(
+        description="What the trials were ranked by: validation macro-F1, never the test split."
+    )
+    trials: NonNegativeInt = Field(description="Trials the tuning job ran.")
+    results: list[SearchTrial] = Field(default_factory=list, description="Every trial reported, in the grid's order.")
+    best: SearchTrial | None = Field(default=None, description="The winner, whose model this version is.")
+
+
 class ModelTrained(PipelineDetail):
-    """A model version was trained and evaluated; promoted to models/current/ or not."""
+    """A model version was trained and evaluated; promoted to models/current/ or not. Also published, with
+    `status: failed`, `promoted: false` and empty metrics, when the version's training job failed."""
 
     version: str = Field(description="Model version, vMAJOR.MINOR.")
     model_prefix: str = Field(description="Prefix of the immutable version under models/.")
     promoted: bool = Field(description="Whether the version is now models/current/.")
-    reason: str | None = Field(default=None, description="Why the version was not promoted; null when promoted.")
-    metrics: dict[str, float] = Field(description="Headline test metrics (accuracy, macro_f1, …).")
+    reason: str | None = Field(
+        default=None, description="Why the version was not promoted (or why its training failed); null when promoted."
+    )
+    metrics: dict[str, float] = Field(description="Headline test metrics (accuracy, macro_f1, …); empty when failed.")
     previous_version: str | None = Field(default=None, description="The current version before this one.")
     trigger_root_file_id: str | None = Field(default=None, description="Root file whose ETL triggered training.")
+    status: Literal["trained", "failed"] = Field(default="trained", description="failed: the training job failed.")
+    engine: str = Field(default="sagemaker", description="Where the version was trained.")
+    training_job: str | None = Field(
+        default=None, description="The SageMaker training job whose model this is (the best trial of a search)."
+    )
+    failure_reason: str | None = Field(default=None, description="SageMaker's FailureReason, when the job failed.")
+    search: SearchSummary | None = Field(default=None, description="The hyperparameter search, when there was one.")
 
 
 class TrainingSkipped(PipelineDetail):

@@ -20,8 +20,8 @@ SAGEMAKER_SOURCE = "aws.sagemaker"
 TRAINING_JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 TUNING_JOB_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
 
-TrainingJobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
-TuningJobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting", "DeleteFailed"]
+TrainingStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
+TuningStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting", "DeleteFailed"]
 FINAL_TRAINING_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
 
@@ -29,8 +29,13 @@ class _AwsDetail(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class ModelArtifacts(_AwsDetail):
+class ModelArtifactsDetail(_AwsDetail):
     S3ModelArtifacts: str = Field(description="s3://bucket/<output path>/<job name>/output/model.tar.gz")
+
+
+class MetricData(_AwsDetail):
+    MetricName: str
+    Value: float
 
 
 class TrainingJobStateChange(_AwsDetail):
@@ -38,16 +43,23 @@ class TrainingJobStateChange(_AwsDetail):
 
     TrainingJobName: str
     TrainingJobArn: str
-    TrainingJobStatus: TrainingJobStatus
+    TrainingJobStatus: TrainingStatus
     SecondaryStatus: str | None = None
     FailureReason: str | None = None
-    ModelArtifacts: ModelArtifacts | None = None
+    ModelArtifacts: ModelArtifactsDetail | None = None
     HyperParameters: dict[str, str] = Field(default_factory=dict)
     TuningJobArn: str | None = Field(default=None, description="Set on the trial jobs a tuning job starts.")
+    FinalMetricDataList: list[MetricData] = Field(
+        default_factory=list, description="The last value of each MetricDefinitions metric the job's log showed."
+    )
 
     @property
     def is_final(self) -> bool:
         return self.TrainingJobStatus in FINAL_TRAINING_STATUSES
+
+    def metric(self, name: str) -> float | None:
+        values = [metric.Value for metric in self.FinalMetricDataList if metric.MetricName == name]
+        return values[-1] if values else None
 
 
 class ObjectiveMetric(_AwsDetail):
@@ -55,10 +67,10 @@ class ObjectiveMetric(_AwsDetail):
     Value: float
 
 
-class BestTrainingJob(_AwsDetail):
+class BestTrainingJobDetail(_AwsDetail):
     TrainingJobName: str
     TrainingJobArn: str | None = None
-    TrainingJobStatus: TrainingJobStatus | None = None
+    TrainingJobStatus: TrainingStatus | None = None
     TunedHyperParameters: dict[str, str] = Field(default_factory=dict)
     FinalHyperParameterTuningJobObjectiveMetric: ObjectiveMetric | None = None
 
@@ -68,11 +80,19 @@ class TuningJobStateChange(_AwsDetail):
 
     HyperParameterTuningJobName: str
     HyperParameterTuningJobArn: str | None = None
-    HyperParameterTuningJobStatus: TuningJobStatus
+    HyperParameterTuningJobStatus: TuningStatus
     FailureReason: str | None = None
-    BestTrainingJob: BestTrainingJob | None = None
+    BestTrainingJob: BestTrainingJobDetail | None = None
     TrainingJobStatusCounters: dict[str, int] = Field(default_factory=dict)
 
     @property
     def is_final(self) -> bool:
         return self.HyperParameterTuningJobStatus in {"Completed", "Failed", "Stopped"}
+
+
+SCHEDULED_EVENT = "Scheduled Event"
+"""The detail-type of an EventBridge schedule's events (source aws.events): the finisher's sweep."""
+
+
+class ScheduledDetail(_AwsDetail):
+    """A schedule's `detail` is an empty object."""

@@ -13,7 +13,9 @@ from pydantic import BaseModel, Field
 
 from shared.events import FileRejected, ModelTrained, PipelineDetail, TrainingSkipped
 
-AlertKind = Literal["file_rejected", "stage_failed", "dlq_message", "model_not_promoted", "training_skipped"]
+AlertKind = Literal[
+    "file_rejected", "stage_failed", "dlq_message", "model_not_promoted", "training_skipped", "training_failed"
+]
 
 
 class Alert(BaseModel):
@@ -38,6 +40,16 @@ def alert_for_event(detail: PipelineDetail, moment: datetime) -> Alert | None:
             raised_at=moment,
             correlation_id=detail.correlation_id,
             file_id=detail.file_id,
+            details=detail.model_dump(),
+        )
+    if isinstance(detail, ModelTrained) and detail.status == "failed":
+        return Alert(
+            alert_id=_alert_id("training_failed", detail.version),
+            kind="training_failed",
+            message=f"training of model {detail.version} failed ({detail.training_job}): {detail.failure_reason}; "
+            "nothing was promoted, the next training file trains again",
+            raised_at=moment,
+            correlation_id=detail.correlation_id,
             details=detail.model_dump(),
         )
     if isinstance(detail, ModelTrained) and not detail.promoted:

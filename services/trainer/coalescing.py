@@ -1,10 +1,12 @@
 """Which training triggers still need a training: the coalescing policy, over plain ledger statuses.
 
-Every training reads the whole etl/train/ corpus, so a root file whose ETL was complete when a
-training read the corpus is marked `covered by vX.Y` once that training succeeds, and its own
-trigger, still queued behind it, trains nothing more. Twenty files dropped at once train a handful
-of times, not twenty. A root whose own trigger found too little data (`skipped: …`) is covered by
-the next training too: that training read its reviews.
+Every training reads the whole etl/train/ corpus, so the root files whose ETL was complete when a
+training job was launched are inside it: they are marked `in training for vX.Y` at launch and
+`covered by vX.Y` once the job's version is written, and their own triggers, queued behind the first,
+launch nothing more. Twenty files dropped at once train a handful of times, not twenty.
+
+A root whose own trigger found too little data (`skipped: …`), or whose training job failed
+(`failed: …`), is taken up by the next training: that training reads its reviews again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 COVERED_BY = "covered by "
+IN_TRAINING = "in training for "
+RUNNING = "running "
 SKIPPED = "skipped: "
+FAILED = "failed: "
+COMPLETED = "completed"
 
 
 def covered_status(version: str) -> str:
@@ -20,25 +26,39 @@ def covered_status(version: str) -> str:
     return f"{COVERED_BY}{version}"
 
 
+def in_training_status(version: str) -> str:
+    """A root whose reviews a launched, unfinished training of `version` is reading."""
+    return f"{IN_TRAINING}{version}"
+
+
+def running_status(version: str, job_name: str) -> str:
+    """The trigger's own status while its training job runs."""
+    return f"{RUNNING}{version} (SageMaker job {job_name})"
+
+
 def skipped_status(shortage: str) -> str:
     """The training status of a trigger whose corpus had too few reviews to train (`shortage` says what)."""
     return f"{SKIPPED}{shortage}"
 
 
+def failed_status(version: str, reason: str) -> str:
+    """A root whose training job failed: the next training file's trigger trains on it again."""
+    return f"{FAILED}{version}: {reason}"
+
+
 def is_covered(status: str) -> bool:
-    """A training already read this root file: its own trigger trains nothing more."""
-    return status.startswith(COVERED_BY)
+    """A training read, or is reading, this root file: its own trigger launches nothing more."""
+    return status.startswith((COVERED_BY, IN_TRAINING, RUNNING)) or status == COMPLETED
 
 
 def may_be_covered(status: str) -> bool:
-    """A root no training has taken up, or one whose own trigger found too little data to train."""
-    return not status or status.startswith(SKIPPED)
+    """A root no training has taken up, one whose trigger found too little data, or one whose training failed."""
+    return not status or status.startswith((SKIPPED, FAILED))
 
 
 def roots_covered_by(trigger: str, ready: Iterable[str], statuses: Mapping[str, str]) -> list[str]:
-    """The roots, of those `ready` (ETL complete when the training read the corpus), to mark covered.
+    """The roots, of those `ready` (ETL complete when the training was launched), that it takes up.
 
-    The trigger has a status of its own (completed); a root already trained, running or covered
-    keeps its status.
+    The trigger has a status of its own; a root already trained, in training or covered keeps its status.
     """
     return [root for root in ready if root != trigger and may_be_covered(statuses.get(root, ""))]

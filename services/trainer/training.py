@@ -22,6 +22,7 @@ import io
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -237,6 +238,23 @@ def evaluate_model(model: StackedModel, reviews: LabelledReviews) -> Evaluation:
     """The model's metrics on `reviews` (its classes must be the reviews' classes)."""
     predicted = predict_labels(model, reviews.tokens, reviews.token_count, reviews.text_length)
     return evaluate_labels(reviews.label_names(), predicted, reviews.classes)
+
+
+def outcome_details(outcome: TrainingOutcome, settings: TrainerSettings, files_read: int) -> dict[str, Any]:
+    """What a version records about its training: the rows it saw and what the fit found."""
+    return {
+        "label_target": settings.label_target,
+        "etl_files": files_read,
+        "rows_in": outcome.preparation.rows_in,
+        "rows_unlabelled": outcome.preparation.rows_unlabelled,
+        "rows_duplicate": outcome.preparation.rows_duplicate,
+        "rows_train": outcome.train_rows,
+        "rows_test": len(outcome.test),
+        "boosting_rounds": outcome.fit.best_rounds,
+        "vocabulary_size": outcome.fit.vocabulary_size,
+        "validation_macro_f1": round(outcome.fit.validation_macro_f1, 6),
+        "train_seconds": round(outcome.seconds, 2),
+    }
 
 
 def train_and_evaluate(table: pa.Table, settings: TrainerSettings) -> TrainingOutcome:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +16,22 @@ from reviews_model.model import HEADS, STACK_DESIGN
 from reviews_model.versions import Version
 
 
-def configuration_identity(label_target: str, features: FeatureConfig) -> tuple[str, dict[str, Any]]:
-    """(fingerprint, document) of what the model's inputs and outputs are: a change means a new major."""
-    document = {
+def configuration_identity(
+    label_target: str, features: FeatureConfig, search_space: Mapping[str, list[str]] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(fingerprint, document) of what the model's inputs and outputs are: a change means a new major.
+
+    A grid search may choose the features (e.g. `features.min_df`), so its space is part of what its
+    versions stand for: a searched version is never a minor of a plain one.
+    """
+    document: dict[str, Any] = {
         "label_target": label_target,
         "features": features.model_dump(),
         "design": STACK_DESIGN,
         "heads": list(HEADS),
     }
+    if search_space is not None:
+        document["search_space"] = {name: list(values) for name, values in sorted(search_space.items())}
     fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
     return fingerprint, document
 

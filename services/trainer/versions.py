@@ -15,6 +15,8 @@ Version numbers live in the ledger's DynamoDB table, under `pk = "MODEL"` (`shar
   then SageMaker's final status (Completed, Failed, Stopped). The events do not carry the job's
   arguments; this item does. Finishing is a conditional update from `running`, so of two deliveries
   of one state change, one finishes the job.
+- `sk = "TRIAL#<tuning job>#<trial job>"`: a grid search trial's final state, parameters and objective,
+  from the trial's own state-change event (the tuning job's event names only the best trial).
 - `sk = "CURRENT"`: the promoted version. Promotion is a compare-and-swap on it (it must still name
   the version the new one was compared with), so of two trainings finishing together, the second
   is compared again with the first before it can replace it.
@@ -43,6 +45,7 @@ CURRENT = "CURRENT"
 RUNNING = "running"
 _MAJOR = "MAJOR#"
 _RUN = "RUN#"
+_TRIAL = "TRIAL#"
 _MAX_CLAIM_ATTEMPTS = 100
 
 
@@ -207,6 +210,21 @@ class ModelRegistry:
                 return False
             raise
         return True
+
+    def record_trial(self, tuning_job: str, trial: dict[str, Any]) -> None:
+        """Keep a search trial's final state (its own state-change event): the tuning job's names only the best."""
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": MODEL_PARTITION},
+                "sk": {"S": f"{_TRIAL}{tuning_job}#{trial['training_job']}"},
+                "trial": {"S": json.dumps(trial, default=str)},
+            },
+        )
+
+    def trials(self, tuning_job: str) -> list[dict[str, Any]]:
+        """The trials of a tuning job whose final state has been seen."""
+        return [json.loads(item["trial"]["S"]) for item in self._items(f"{_TRIAL}{tuning_job}#")]
 
     def versions(self) -> list[dict[str, Any]]:
         """Every claimed version, oldest first: version, status and recorded details."""
