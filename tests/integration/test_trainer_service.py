@@ -7,11 +7,14 @@ written as two root files' parquet; what the handler publishes is read back from
 from __future__ import annotations
 
 import io
+import json
 import pickle
-import threading
+import tarfile
 import uuid
+from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,30 +23,39 @@ import pytest
 from reviews_model.artifacts import UnsafeModelError, load_model, read_current_pointer
 from reviews_model.versions import Version
 from services.etl.transform import EtlSettings, transform_table
-from services.trainer.app import lambda_handler
-from services.trainer.service import TrainingRequest, train_version
-from services.trainer.training import TrainerSettings
+from services.trainer import sagemaker_entry
+from services.trainer.app import finisher_handler, lambda_handler
+from services.trainer.hyperparameters import setting_names
 from services.trainer.versions import ModelRegistry
 from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
 from shared import layout
 from shared.events import ModelTrained, TrainingSkipped
 from shared.ledger import FileRecord
+from shared.sagemaker_events import SCHEDULED_EVENT, TRAINING_JOB_STATE_CHANGE
 from shared.samples import sample_event, sqs_wrapped
 from shared.storage import ObjectStore
 from tests.data_paths import SAMPLES
-from tests.integration.conftest import BUCKET, MotoStack, lambda_context
+from tests.integration.conftest import ACCOUNT_ID, BUCKET, REGION, MotoStack, lambda_context
 from tests.unit.test_trainer_core import real_etl_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 FAST = {"MODEL__FOLDS": "3", "MODEL__MAX_ROUNDS": "200", "MODEL__EARLY_STOPPING_ROUNDS": "20"}
+JOBS = {
+    "JOB_PREFIX": "reviews-test",
+    "TRAINING_IMAGE": f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/amazon-reviews-nlp-training:test",
+    "SAGEMAKER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/reviews-test-sagemaker-training",
+    "INSTANCE_TYPE": "ml.m5.xlarge",
+    "MAX_RUNTIME_SECONDS": "3600",
+}
 
 
 @pytest.fixture
 def stack(pipeline: MotoStack, monkeypatch: pytest.MonkeyPatch) -> MotoStack:
-    for name, value in FAST.items():
+    for name, value in {**FAST, **JOBS}.items():
         monkeypatch.setenv(f"REVIEWS_TRAINER_{name}", value)
-    monkeypatch.delenv("REVIEWS_TRAINER_MIN_MACRO_F1", raising=False)
+    for name in ("MIN_MACRO_F1", "SEARCH"):
+        monkeypatch.delenv(f"REVIEWS_TRAINER_{name}", raising=False)
     return pipeline
 
 
@@ -95,50 +107,88 @@ def etl_completed(root: str, *, dataset: str = "train", root_complete: bool = Tr
 
 def run_trainer(event: dict[str, Any]) -> dict[str, Any]:
     wrapped = sqs_wrapped(event, "trainer-queue", str(uuid.uuid4()))
-    result: dict[str, Any] = lambda_handler(wrapped, lambda_context("trainer", 4096, 900_000))
+    result: dict[str, Any] = lambda_handler(wrapped, lambda_context("trainer", 1024, 300_000))
     return result
+
+
+def run_finisher(event: dict[str, Any]) -> dict[str, Any]:
+    wrapped = sqs_wrapped(event, "training-finisher-queue", str(uuid.uuid4()))
+    result: dict[str, Any] = finisher_handler(wrapped, lambda_context("trainingfinisher", 4096, 900_000))
+    return result
+
+
+def sagemaker() -> Any:
+    return boto3.client("sagemaker", region_name=REGION)
+
+
+def state_change(detail: dict[str, Any], detail_type: str = TRAINING_JOB_STATE_CHANGE) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.sagemaker",
+        "account": ACCOUNT_ID,
+        "time": "2026-12-01T12:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def play_training_job(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, **overrides: str
+) -> dict[str, Any]:
+    """Do what SageMaker does with the job the trainer created: lay out /opt/ml from its channels, run the
+    training image's entry point, upload /opt/ml/model/ as model.tar.gz; the state-change event it would send."""
+    job = sagemaker().describe_training_job(TrainingJobName=name)
+    root = tmp_path / name
+    (root / "input" / "config").mkdir(parents=True)
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({**job["HyperParameters"], **overrides}))
+    for channel in job["InputDataConfig"]:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        prefix = uri.removeprefix(f"s3://{BUCKET}/")
+        for key in store(stack).keys(prefix):
+            target = root / "input" / "data" / channel["ChannelName"] / key[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(store(stack).read_bytes(key))
+    monkeypatch.setenv("REVIEWS_SAGEMAKER_ROOT", str(root))
+    exit_code = sagemaker_entry.main(["train"])
+    detail: dict[str, Any] = {
+        "TrainingJobName": name,
+        "TrainingJobArn": job["TrainingJobArn"],
+        "HyperParameters": job["HyperParameters"],
+    }
+    if exit_code != 0:
+        failure = (root / "output" / "failure").read_text()
+        return state_change({**detail, "TrainingJobStatus": "Failed", "FailureReason": failure})
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path in sorted((root / "model").rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=path.relative_to(root / "model").as_posix())
+    key = layout.training_artifact_key(name)
+    stack.aws.s3.put_object(Bucket=BUCKET, Key=key, Body=archive.getvalue())
+    return state_change(
+        {**detail, "TrainingJobStatus": "Completed", "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{key}"}}
+    )
+
+
+def launched_jobs() -> list[str]:
+    return sorted(job["TrainingJobName"] for job in sagemaker().list_training_jobs()["TrainingJobSummaries"])
+
+
+def train_through_sagemaker(stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str) -> str:
+    """Trigger for `root`, play the job it launched, finish it; the job's name."""
+    before = set(launched_jobs())
+    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
+    (name,) = set(launched_jobs()) - before
+    assert run_finisher(play_training_job(stack, tmp_path, monkeypatch, name)) == {"batchItemFailures": []}
+    return name
 
 
 def halves() -> tuple[pa.Table, pa.Table]:
     table = real_etl_rows()
     return table.take(np.arange(0, table.num_rows, 2)), table.take(np.arange(1, table.num_rows, 2))
-
-
-def test_a_complete_training_root_trains_writes_promotes_and_publishes(stack: MotoStack) -> None:
-    # Given one root file's reviews in etl/train/
-    first, _ = halves()
-    root = put_etl_root(stack, first)
-
-    # When its last part's EtlCompleted arrives (twice: a redelivery)
-    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
-    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
-
-    # Then one ModelTrained: v1.0, promoted, with test metrics
-    (trained,) = stack.details("ModelTrained")
-    ModelTrained.model_validate(trained)
-    assert (trained["version"], trained["promoted"], trained["reason"]) == ("v1.0", True, None)
-    assert trained["model_prefix"] == "models/v1.0/"
-    assert trained["trigger_root_file_id"] == root
-    assert trained["metrics"]["macro_f1"] > 0.45
-    # And the version, current and index are written, current.json naming v1.0
-    keys = set(store(stack).keys("models/"))
-    assert {"models/v1.0/manifest.json", "models/v1.0/booster.ubj", "models/current/manifest.json"} <= keys
-    assert {"models/current.json", "models/index.json"} <= keys
-    assert not any(key.endswith((".pkl", ".pickle", ".joblib")) for key in keys)
-    assert read_current_pointer(store(stack).read_bytes(layout.current_model_pointer_key())) == "v1.0"
-    assert load_model(store(stack), layout.model_prefix("v1.0")).classes == ("negative", "neutral", "positive")
-    assert load_model(store(stack), layout.CURRENT_MODEL_PREFIX).classes == ("negative", "neutral", "positive")
-    index = store(stack).read_json(layout.model_index_key())
-    assert [(entry["version"], entry["status"]) for entry in index["versions"]] == [("v1.0", "promoted")]
-    # And the report
-    report = set(store(stack).keys(layout.metrics_prefix("v1.0")))
-    assert {
-        f"monitoring/metrics/v1.0/{name}"
-        for name in ("metrics.json", "report.html", "confusion_matrix.png", "f1_per_class.png", "top_ngrams.png")
-    } <= report
-    assert store(stack).read_bytes("monitoring/metrics/v1.0/confusion_matrix.png").startswith(b"\x89PNG")
-    # And the ledger records the training stage for the trigger root
-    assert stack.record(root).stages["training"] == "completed"
 
 
 def gift_card_head(reviews: int) -> pa.Table:
@@ -155,10 +205,143 @@ def mark_etl_complete(stack: MotoStack, root: str) -> None:
     assert stack.ledger.record_part_done(root, "etl", 0).completed_now
 
 
-def test_a_corpus_too_small_to_train_is_skipped_and_a_later_file_trains_on_everything(stack: MotoStack) -> None:
-    # Given only a 20-review file in etl/train/: 2 negative, no neutral, 17 positive once de-duplicated
+def test_a_complete_training_root_launches_one_sagemaker_job_carrying_every_setting(
+    stack: MotoStack, tmp_path: Path
+) -> None:
+    # Given one root file's reviews in etl/train/
+    first, _ = halves()
+    root = put_etl_root(stack, first)
+    mark_etl_complete(stack, root)
+    before = set(launched_jobs())
+
+    # When its last part's EtlCompleted arrives (twice: a redelivery)
+    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
+    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
+
+    # Then one training job was created, for v1.0, and nothing is trained or published yet
+    (name,) = set(launched_jobs()) - before
+    assert name.startswith("reviews-test-v1-0-") and len(name) <= 32
+    job = sagemaker().describe_training_job(TrainingJobName=name)
+    hyperparameters = job["HyperParameters"]
+    assert hyperparameters["version"] == "v1.0"
+    assert (hyperparameters["model.folds"], hyperparameters["label_target"]) == ("3", "sentiment3")
+    assert set(hyperparameters) == {*setting_names(), "version"}
+    assert [channel["ChannelName"] for channel in job["InputDataConfig"]] == ["train"]  # no current model yet
+    assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{BUCKET}/etl/train/"
+    assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/models/training-jobs/"
+    assert job["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert job["StoppingCondition"]["MaxRuntimeInSeconds"] == 3600
+    assert job["RoleArn"] == JOBS["SAGEMAKER_ROLE_ARN"]
+    assert job["AlgorithmSpecification"]["TrainingImage"] == JOBS["TRAINING_IMAGE"]
+    assert stack.details("ModelTrained") == []
+    (run,) = registry(stack).runs()
+    assert (run["job_name"], run["status"], run["version"], run["trigger_root_file_id"]) == (
+        name,
+        "running",
+        "v1.0",
+        root,
+    )
+    assert stack.record(root).stages["training"] == f"running v1.0 (SageMaker job {name})"
+
+
+def test_a_completed_job_is_written_promoted_and_published_once(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a training job launched for one root file, which SageMaker ran to completion
+    first, _ = halves()
+    root = put_etl_root(stack, first)
+    mark_etl_complete(stack, root)
+    run_trainer(etl_completed(root))
+    name = registry(stack).runs()[0]["job_name"]
+    completed = play_training_job(stack, tmp_path, monkeypatch, name)
+
+    # When its state change arrives, three times (SageMaker may send several)
+    for _ in range(3):
+        assert run_finisher(completed) == {"batchItemFailures": []}
+
+    # Then one ModelTrained: v1.0, promoted, with test metrics and the job named
+    (trained,) = stack.details("ModelTrained")
+    ModelTrained.model_validate(trained)
+    assert (trained["version"], trained["promoted"], trained["reason"], trained["status"]) == (
+        "v1.0",
+        True,
+        None,
+        "trained",
+    )
+    assert (trained["engine"], trained["training_job"], trained["trigger_root_file_id"]) == ("sagemaker", name, root)
+    assert trained["metrics"]["macro_f1"] > 0.45
+    # And the version, current and index are written once, current.json naming v1.0
+    keys = set(store(stack).keys("models/"))
+    assert {"models/v1.0/manifest.json", "models/v1.0/booster.ubj", "models/current/manifest.json"} <= keys
+    assert {"models/current.json", "models/index.json"} <= keys
+    assert not any(key.endswith((".pkl", ".pickle", ".joblib")) for key in keys)
+    assert read_current_pointer(store(stack).read_bytes(layout.current_model_pointer_key())) == "v1.0"
+    assert load_model(store(stack), layout.CURRENT_MODEL_PREFIX).classes == ("negative", "neutral", "positive")
+    written = [key for key, _, _ in stack.object_versions() if key.startswith("models/v1.0/")]
+    assert len(written) == len(set(written)), "a duplicate state change rewrote the version"
+    index = store(stack).read_json(layout.model_index_key())
+    assert [(entry["version"], entry["status"]) for entry in index["versions"]] == [("v1.0", "promoted")]
+    assert index["versions"][0]["validation_macro_f1"] > 0.3
+    # And the report
+    report = set(store(stack).keys(layout.metrics_prefix("v1.0")))
+    assert {
+        f"monitoring/metrics/v1.0/{name}"
+        for name in ("metrics.json", "report.html", "confusion_matrix.png", "f1_per_class.png", "top_ngrams.png")
+    } <= report
+    # And the ledger: the trigger's training completed, the run finished
+    assert stack.record(root).stages["training"] == "completed"
+    assert registry(stack).run(name)["status"] == "Completed"  # type: ignore[index]
+
+
+def test_a_failed_job_marks_the_version_failed_and_the_next_trigger_trains_again(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a training job whose container fails: no n-gram is in a million reviews
+    first, second = halves()
+    failing_root = put_etl_root(stack, first)
+    mark_etl_complete(stack, failing_root)
+    run_trainer(etl_completed(failing_root))
+    name = registry(stack).runs()[0]["job_name"]
+    failed = play_training_job(stack, tmp_path, monkeypatch, name, **{"features.min_df": "1000000"})
+    assert failed["detail"]["TrainingJobStatus"] == "Failed"
+
+    # When its Failed state change arrives (twice)
+    assert run_finisher(failed) == {"batchItemFailures": []}
+    assert run_finisher(failed) == {"batchItemFailures": []}
+
+    # Then v1.0 is failed, ModelTrained says so once, nothing is promoted
+    (trained,) = stack.details("ModelTrained")
+    assert (trained["version"], trained["status"], trained["promoted"], trained["metrics"]) == (
+        "v1.0",
+        "failed",
+        False,
+        {},
+    )
+    assert "min_df" in trained["failure_reason"] or "no terms remain" in trained["failure_reason"]
+    assert [(entry["version"], entry["status"]) for entry in registry(stack).versions()] == [("v1.0", "failed")]
+    assert registry(stack).current() is None
+    assert "models/current.json" not in set(store(stack).keys("models/"))
+    assert stack.record(failing_root).stages["training"].startswith("failed: v1.0: training job")
+
+    # When the next training file completes its ETL
+    root = put_etl_root(stack, second)
+    mark_etl_complete(stack, root)
+    name = train_through_sagemaker(stack, tmp_path, monkeypatch, root)
+
+    # Then it trains v1.1 on both files and promotes it; the failed root is covered by it
+    _, retrained = stack.details("ModelTrained")
+    assert (retrained["version"], retrained["promoted"], retrained["training_job"]) == ("v1.1", True, name)
+    assert stack.record(failing_root).stages["training"] == "covered by v1.1"
+    assert registry(stack).current() == Version(1, 1)
+
+
+def test_a_corpus_too_small_to_train_is_skipped_and_a_later_file_trains_on_everything(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given only a 20-review file in etl/train/: 2 negative, no neutral, 18 positive
     small = put_etl_root(stack, gift_card_head(20))
     mark_etl_complete(stack, small)
+    before = set(launched_jobs())
 
     # When its EtlCompleted arrives (twice: a redelivery)
     assert run_trainer(etl_completed(small)) == {"batchItemFailures": []}
@@ -167,26 +350,23 @@ def test_a_corpus_too_small_to_train_is_skipped_and_a_later_file_trains_on_every
     # Then the message is acknowledged with one TrainingSkipped that says why, with the counts
     (skipped,) = stack.details("TrainingSkipped")
     TrainingSkipped.model_validate(skipped)
-    assert skipped["class_counts"] == {"negative": 2, "neutral": 0, "positive": 17}
+    assert skipped["class_counts"] == {"negative": 2, "neutral": 0, "positive": 18}
     assert (skipped["min_reviews_per_class"], skipped["label_target"]) == (10, "sentiment3")
     assert (skipped["trigger_root_file_id"], skipped["correlation_id"], skipped["etl_files"]) == (small, small, 1)
     assert skipped["reason"].startswith(
-        "no model trained: too few labelled reviews, need 10 per class, have negative 2, neutral 0, positive 17"
+        "no model trained: too few labelled reviews, need 10 per class, have negative 2, neutral 0, positive 18"
     )
-    # And nothing was trained, written or numbered
-    assert stack.details("ModelTrained") == []
+    # And no job was launched, nothing written or numbered
+    assert set(launched_jobs()) == before
     assert list(store(stack).keys("models/")) == []
-    assert list(store(stack).keys(layout.metrics_prefix("v1.0"))) == []
     assert registry(stack).versions() == []
-    assert stack.record(small).stages["training"] == (
-        "skipped: too few labelled reviews, need 10 per class, have negative 2, neutral 0, positive 17"
-    )
+    assert stack.record(small).stages["training"].startswith("skipped: too few labelled reviews")
 
     # When a file with enough reviews completes its ETL later
     first, _ = halves()
     root = put_etl_root(stack, first)
     mark_etl_complete(stack, root)
-    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
+    train_through_sagemaker(stack, tmp_path, monkeypatch, root)
 
     # Then it trains the first version on the whole corpus, the small file's reviews included
     (trained,) = stack.details("ModelTrained")
@@ -201,39 +381,47 @@ def test_a_corpus_too_small_to_train_is_skipped_and_a_later_file_trains_on_every
 def test_other_etl_events_do_not_train(stack: MotoStack) -> None:
     first, _ = halves()
     root = put_etl_root(stack, first)
+    before = set(launched_jobs())
     assert run_trainer(etl_completed(root, root_complete=False)) == {"batchItemFailures": []}
     assert run_trainer(etl_completed(root, dataset="inference")) == {"batchItemFailures": []}
-    assert stack.details("ModelTrained") == []
-    assert list(store(stack).keys("models/")) == []
+    assert set(launched_jobs()) == before
+    assert registry(stack).runs() == []
 
 
-def test_a_trigger_whose_file_a_later_training_already_read_trains_nothing_more(stack: MotoStack) -> None:
-    # Given two root files whose ETL completed before any training ran (their triggers queued)
+def test_a_trigger_whose_file_a_launched_training_covers_launches_nothing_more(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two root files whose ETL completed before any training was launched (their triggers queued)
     first, second = halves()
     roots = [put_etl_root(stack, table) for table in (first, second)]
     for root in roots:
         mark_etl_complete(stack, root)
 
-    # When both triggers are handled one after the other
+    # When both triggers are handled one after the other, the first job still running
     assert run_trainer(etl_completed(roots[0])) == {"batchItemFailures": []}
+    assert stack.record(roots[1]).stages["training"] == "in training for v1.0"
     assert run_trainer(etl_completed(roots[1])) == {"batchItemFailures": []}
 
-    # Then one training covered both files
+    # Then one job covers both files
+    (run,) = registry(stack).runs()
+    assert run["covered_roots"] == [roots[1]]
+    run_finisher(play_training_job(stack, tmp_path, monkeypatch, run["job_name"]))
     (trained,) = stack.details("ModelTrained")
     assert trained["trigger_root_file_id"] == roots[0]
     assert stack.record(roots[0]).stages["training"] == "completed"
-    assert stack.record(roots[1]).stages["training"] == f"covered by {trained['version']}"
+    assert stack.record(roots[1]).stages["training"] == "covered by v1.0"
 
 
 def test_a_retraining_below_the_floor_is_kept_but_not_promoted(
-    stack: MotoStack, monkeypatch: pytest.MonkeyPatch
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = halves()
-    run_trainer(etl_completed(put_etl_root(stack, first)))
+    train_through_sagemaker(stack, tmp_path, monkeypatch, put_etl_root(stack, first))
     # Given a floor no model reaches
     monkeypatch.setenv("REVIEWS_TRAINER_MIN_MACRO_F1", "0.99")
     # When a second root file triggers training on the whole corpus
-    run_trainer(etl_completed(put_etl_root(stack, second)))
+    root = put_etl_root(stack, second)
+    train_through_sagemaker(stack, tmp_path, monkeypatch, root)
     # Then v1.1 is written and indexed, not promoted, and current still names v1.0
     _, retrained = stack.details("ModelTrained")
     assert (retrained["version"], retrained["promoted"], retrained["previous_version"]) == ("v1.1", False, "v1.0")
@@ -242,43 +430,77 @@ def test_a_retraining_below_the_floor_is_kept_but_not_promoted(
     index = store(stack).read_json(layout.model_index_key())
     assert [entry["status"] for entry in index["versions"]] == ["promoted", "not_promoted"]
     assert "models/v1.1/manifest.json" in set(store(stack).keys("models/v1.1/"))
+    # And the second job read the current model as its `current` channel, to score it on the same split
+    job = sagemaker().describe_training_job(TrainingJobName=registry(stack).runs()[1]["job_name"])
+    assert [channel["ChannelName"] for channel in job["InputDataConfig"]] == ["train", "current"]
 
 
-def test_two_trainings_at_once_take_two_consecutive_versions_and_agree_on_current(stack: MotoStack) -> None:
+def test_a_version_promoted_while_a_job_ran_is_compared_on_that_jobs_test_split(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two jobs running at once (the second file's ETL completed after the first was launched)
     first, second = halves()
-    put_etl_root(stack, first)
-    put_etl_root(stack, second)
-    settings = TrainerSettings()
-    results: list[ModelTrained] = []
-    start = threading.Barrier(2)
+    early = put_etl_root(stack, first)
+    mark_etl_complete(stack, early)
+    run_trainer(etl_completed(early))
+    late = put_etl_root(stack, second)
+    mark_etl_complete(stack, late)
+    run_trainer(etl_completed(late))
+    early_run, late_run = registry(stack).runs()
+    assert (early_run["version"], late_run["version"]) == ("v1.0", "v1.1")
 
-    def train(name: str) -> None:
-        start.wait()
-        result = train_version(store(stack), registry(stack), settings, TrainingRequest(name, name))
-        assert isinstance(result, ModelTrained)
-        results.append(result)
+    # When the later job finishes first, then the earlier one
+    run_finisher(play_training_job(stack, tmp_path, monkeypatch, late_run["job_name"]))
+    run_finisher(play_training_job(stack, tmp_path, monkeypatch, early_run["job_name"]))
 
-    threads = [threading.Thread(target=train, args=(name,)) for name in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sorted(result.version for result in results) == ["v1.0", "v1.1"]
+    # Then the earlier one was compared with v1.1, promoted meanwhile, and current is one of them
+    later, earlier = stack.details("ModelTrained")
+    assert (later["version"], later["promoted"], later["previous_version"]) == ("v1.1", True, None)
+    assert (earlier["version"], earlier["previous_version"]) == ("v1.0", "v1.1")
     current = registry(stack).current()
-    assert current is not None and str(current) in {result.version for result in results if result.promoted}
+    assert str(current) == ("v1.0" if earlier["promoted"] else "v1.1")
     assert store(stack).read_json(layout.current_model_pointer_key())["version"] == str(current)
-    assert load_model(store(stack), layout.CURRENT_MODEL_PREFIX) is not None
-    assert [entry["version"] for entry in store(stack).read_json(layout.model_index_key())["versions"]] == [
-        "v1.0",
-        "v1.1",
-    ]
-    assert registry(stack).current() in (Version(1, 0), Version(1, 1))
 
 
-def test_a_pickle_under_models_current_is_refused(stack: MotoStack) -> None:
+def test_a_job_whose_event_never_came_is_finished_by_the_sweeper_past_its_deadline(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job that ran to completion, whose state-change event was lost
     first, _ = halves()
-    run_trainer(etl_completed(put_etl_root(stack, first)))
+    root = put_etl_root(stack, first)
+    mark_etl_complete(stack, root)
+    run_trainer(etl_completed(root))
+    (run,) = registry(stack).runs()
+    play_training_job(stack, tmp_path, monkeypatch, run["job_name"])
+    schedule = {**state_change({}, SCHEDULED_EVENT), "source": "aws.events"}
+
+    # When the sweeper runs before the deadline, nothing is finished: SageMaker may still be training
+    assert run_finisher(schedule) == {"batchItemFailures": []}
+    assert stack.details("ModelTrained") == []
+
+    # When it runs after the deadline (max runtime + grace), SageMaker's own answer finishes the job
+    monkeypatch.setenv("REVIEWS_TRAINER_SWEEP_GRACE_SECONDS", "0")
+    monkeypatch.setenv("REVIEWS_TRAINER_MAX_RUNTIME_SECONDS", "60")
+    runs = registry(stack)
+    runs.record_run(run["job_name"], Version(1, 0), kind="training", deadline=0.0, details=_run_details(run))
+    assert run_finisher(schedule) == {"batchItemFailures": []}
+    (trained,) = stack.details("ModelTrained")
+    assert (trained["version"], trained["promoted"]) == ("v1.0", True)
+    assert registry(stack).run(run["job_name"])["status"] == "Completed"  # type: ignore[index]
+
+
+def _run_details(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: run[name]
+        for name in ("trigger_root_file_id", "correlation_id", "covered_roots", "compared_with", "search_space")
+    }
+
+
+def test_a_pickle_under_models_current_is_refused(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = halves()
+    train_through_sagemaker(stack, tmp_path, monkeypatch, put_etl_root(stack, first))
     stack.aws.s3.put_object(Bucket=BUCKET, Key="models/current/model.pkl", Body=pickle.dumps({"x": 1}))
     with pytest.raises(UnsafeModelError, match="not plain data"):
         load_model(store(stack), layout.CURRENT_MODEL_PREFIX)
