@@ -34,7 +34,7 @@ SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {
     "chunker": ("services.chunker.splitting.ChunkerSettings",),
     "etl": ("services.etl.transform.EtlSettings",),
     "predictor": ("services.predictor.prediction.PredictorSettings",),
-    "trainer": ("services.trainer.training.TrainerSettings",),
+    "trainer": ("services.trainer.training.TrainerSettings", "services.trainer.jobs.TrainingJobSettings"),
     "validator": ("services.validator.layouts.LayoutSettings", "services.validator.validation.ValidatorSettings"),
 }
 # Error types whose message already says what was given.
@@ -48,6 +48,30 @@ class ConfigError(ValueError):
         self.path = path
         self.problems = problems
         super().__init__("\n".join(f"{path}: {problem}" for problem in problems))
+
+
+class LocalSageMakerConfig(BaseModel):
+    """The local SageMaker engine (reviews_pipeline.sagemaker_engine), with the faults it can play."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lost_state_changes: int = Field(
+        default=0,
+        ge=0,
+        description="The first N final state-change events of training jobs (not tuning trials) and tuning "
+        "jobs are not put on the bus: SageMaker's events are best effort, and the pipeline must recover them.",
+    )
+    repeated_state_changes: int = Field(
+        default=1,
+        ge=1,
+        description="Each state-change event is put this many times (SageMaker may send several per change).",
+    )
+    max_parallel_trials: int = Field(
+        default=2,
+        ge=1,
+        description="At most this many trials of a tuning job run at once (and never more than the job's "
+        "MaxParallelTrainingJobs): each is a training process on this machine.",
+    )
 
 
 class RuntimeConfig(BaseModel):
@@ -70,6 +94,15 @@ class RuntimeConfig(BaseModel):
     faults: list[Fault] = Field(
         default_factory=list,
         description="Faults to inject between services and the emulator (see reviews_pipeline.faults).",
+    )
+    schedule_interval_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How often the runtime fires the templates' scheduled rules (ScheduleExpression), "
+        "whatever rate they declare: a local run lasts minutes, not the quarter hours of a deployed sweeper.",
+    )
+    sagemaker: LocalSageMakerConfig = Field(
+        default_factory=LocalSageMakerConfig, description="The local SageMaker engine and its faults."
     )
     services: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

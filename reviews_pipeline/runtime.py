@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import posixpath
 import sys
+import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import layout
 from shared.events import Dataset
@@ -21,7 +25,8 @@ from shared.storage import ObjectStore
 from .config import RuntimeConfig as RuntimeConfig
 from .emulator import MotoServer
 from .faults import FaultProxy
-from .stack import StackInfo, client, create_stack
+from .sagemaker_engine import ENTRY_POINT, LocalSageMakerEngine
+from .stack import ScheduledRule, StackInfo, client, create_stack
 from .topology import Topology, load_topology
 from .workers import WorkerPool
 
@@ -138,8 +143,69 @@ def describe_stuck(files: list[UploadedFile], records: dict[str, FileRecord], pa
     return lines
 
 
+def scheduled_event(rule: ScheduledRule, account: str, region: str) -> dict[str, Any]:
+    """What EventBridge delivers to a scheduled rule's target, as its documentation shows it."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [rule.rule_arn],
+        "detail": {},
+    }
+
+
+class RuleScheduler:
+    """Fires the stack's scheduled rules, which moto records but never fires, every `interval_seconds`.
+
+    Whatever rate a rule declares (the sweeper's is a quarter of an hour), locally it fires at this
+    interval: a local run lasts minutes. The first firing is one interval after the start, as a rate
+    rule's is after its creation.
+    """
+
+    def __init__(self, stack: StackInfo, interval_seconds: float) -> None:
+        self.stack = stack
+        self.interval_seconds = interval_seconds
+        self.fired = 0
+        self._sqs = client(stack, "sqs")
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._fire_until_stopped, name="rule-scheduler", daemon=True)
+
+    def start(self) -> RuleScheduler:
+        if self.stack.schedules:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def fire(self) -> None:
+        """Deliver one scheduled event to every scheduled rule's target queue."""
+        for rule in self.stack.schedules:
+            event = scheduled_event(rule, self.stack.account, self.stack.region)
+            self._sqs.send_message(QueueUrl=rule.queue_url, MessageBody=json.dumps(event))
+            self.fired += 1
+
+    def _fire_until_stopped(self) -> None:
+        while not self._stopping.wait(self.interval_seconds):
+            try:
+                self.fire()
+            except (BotoCoreError, ClientError) as error:  # the emulator busy or stopping: the next interval fires
+                print(f"scheduled rules not fired: {error}", file=sys.stderr)
+
+
 class LocalPipeline:
-    """Start with `with LocalPipeline(...) as pipeline:`; everything stops on exit."""
+    """Start with `with LocalPipeline(...) as pipeline:`; everything stops on exit.
+
+    Besides the workers, it runs the engines AWS would: the local SageMaker engine (training and
+    tuning jobs created in the emulator, run with `training_command`, by default the training
+    image's entry point) and the scheduler of the templates' scheduled rules.
+    """
 
     def __init__(
         self,
@@ -148,16 +214,20 @@ class LocalPipeline:
         config: RuntimeConfig | None = None,
         endpoint_url: str | None = None,
         topology: Topology | None = None,
+        training_command: Sequence[str] = ENTRY_POINT,
     ) -> None:
         self.config = config or RuntimeConfig()
         self.topology = topology or load_topology()
         self.work_dir = work_dir
+        self.training_command = tuple(training_command)
         self._external_endpoint = endpoint_url
         self._emulator: MotoServer | None = None
         self._pool: WorkerPool | None = None
         self._stack: StackInfo | None = None
         self._proxies: dict[str, FaultProxy] = {}
         self._clients: dict[str, Any] = {}
+        self._sagemaker: LocalSageMakerEngine | None = None
+        self._scheduler: RuleScheduler | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -180,6 +250,13 @@ class LocalPipeline:
             visibility_timeout_seconds=self.config.visibility_timeout_seconds,
         )
         self._pool.start()
+        self._sagemaker = LocalSageMakerEngine(
+            self._stack,
+            self.work_dir / "logs" / "sagemaker",
+            config=self.config.sagemaker,
+            command=self.training_command,
+        ).start()
+        self._scheduler = RuleScheduler(self._stack, self.config.schedule_interval_seconds).start()
         return self
 
     def _start_fault_proxies(self, endpoint: str | None) -> dict[str, FaultProxy]:
@@ -209,6 +286,11 @@ class LocalPipeline:
         return [entry for proxy in self._proxies.values() for entry in proxy.report()]
 
     def stop(self) -> None:
+        # The engines first: nothing new is sent to the workers while they stop.
+        if self._scheduler:
+            self._scheduler.stop()
+        if self._sagemaker:
+            self._sagemaker.stop()
         if self._pool:
             self._pool.stop()
         for proxy in self._proxies.values():
@@ -245,6 +327,16 @@ class LocalPipeline:
         if service not in self._clients:
             self._clients[service] = client(self.stack, service)
         return self._clients[service]
+
+    @property
+    def sagemaker(self) -> LocalSageMakerEngine:
+        if self._sagemaker is None:
+            raise RuntimeError("the pipeline is not started")
+        return self._sagemaker
+
+    def sagemaker_report(self) -> dict[str, Any]:
+        """What the local SageMaker engine did: jobs run, events put, lost and repeated."""
+        return self.sagemaker.report()
 
     @property
     def store(self) -> ObjectStore:
@@ -295,7 +387,28 @@ class LocalPipeline:
         return Progress(files_by_status=dict(statuses), rows_in=rows, current_stage=stage, busy_queues=busy)
 
     def busy_queues(self) -> dict[str, int]:
-        return {service: depth for service, depth in self.queue_depths().items() if depth}
+        """What is still moving: per queue its messages; "sagemaker", the jobs the engine has not finished;
+        "training", the training runs the trainer recorded as running whose deadline has not passed."""
+        busy = {service: depth for service, depth in self.queue_depths().items() if depth}
+        if self._sagemaker is not None and (jobs := len(self._sagemaker.pending_jobs())):
+            busy["sagemaker"] = jobs
+        if running := self.running_trainings():
+            busy["training"] = running
+        return busy
+
+    def running_trainings(self) -> int:
+        """Training runs recorded as running and not past their deadline.
+
+        A run whose final event was lost stays "running" until the sweeper (a scheduled rule) or the
+        next trigger finishes it; waiting for it is waiting for that recovery. Past its deadline no
+        recovery is coming from SageMaker's side, so the wait no longer counts it (it would only burn
+        the settle timeout).
+        """
+        from services.trainer.versions import ModelRegistry
+
+        runs = ModelRegistry(self.client("dynamodb"), self.stack.ledger_table).runs(running_only=True)
+        now = time.time()
+        return sum(1 for run in runs if run["deadline"] > now)
 
     def wait_until_settled(
         self,

@@ -15,6 +15,12 @@ from shared.ledger import create_ledger_table
 from .topology import ConsumerSpec, Topology
 
 LOCAL_REGION = "us-east-1"
+TRAINING_IMAGE_REPOSITORY = "amazon-reviews-nlp-training"
+LOCAL_IMAGE_TAG = "local"
+SAGEMAKER_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
 # moto accepts any credentials; setting them keeps boto3 from looking for real ones.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -25,6 +31,19 @@ class QueuePair:
     queue_arn: str
     dead_letter_url: str
     dead_letter_arn: str
+
+
+@dataclass(frozen=True)
+class ScheduledRule:
+    """A rule with a ScheduleExpression: EventBridge sends its target a "Scheduled Event" at that rate.
+
+    moto records the rule but never fires it; the local runtime does (runtime.RuleScheduler)."""
+
+    rule_name: str
+    rule_arn: str
+    schedule: str
+    service: str
+    queue_url: str
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,14 @@ class StackInfo:
     queues: dict[str, QueuePair] = field(default_factory=dict)
     archive_name: str = ""
     """The bus's event archive (every event on the bus, for replay), as template.yaml's EventArchive."""
+    account: str = ""
+    job_prefix: str = ""
+    """What every SageMaker job this stack launches is named from (the templates' JobNamePrefix)."""
+    sagemaker_role_arn: str = ""
+    """The execution role SageMaker training jobs run with."""
+    training_image: str = ""
+    """The training image's URI, as ECR would name it (locally the engine runs its entry point instead)."""
+    schedules: tuple[ScheduledRule, ...] = ()
 
     def environment(self) -> dict[str, str]:
         """What the handlers read (the same variables the templates set on the functions)."""
@@ -51,6 +78,13 @@ class StackInfo:
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
         }
+        # State files of stacks made before SageMaker training have none of these.
+        trainer = {
+            "REVIEWS_TRAINER_JOB_PREFIX": self.job_prefix,
+            "REVIEWS_TRAINER_TRAINING_IMAGE": self.training_image,
+            "REVIEWS_TRAINER_SAGEMAKER_ROLE_ARN": self.sagemaker_role_arn,
+        }
+        environment |= {name: value for name, value in trainer.items() if value}
         if self.endpoint_url:
             environment["REVIEWS_AWS_ENDPOINT_URL"] = self.endpoint_url
             environment["AWS_ENDPOINT_URL"] = self.endpoint_url
@@ -68,6 +102,7 @@ class StackInfo:
         document = json.loads(path.read_text(encoding="utf-8"))
         document.pop("owner_pid", None)
         document["queues"] = {name: QueuePair(**pair) for name, pair in document["queues"].items()}
+        document["schedules"] = tuple(ScheduledRule(**rule) for rule in document.get("schedules", ()))
         return cls(**document)
 
     @staticmethod
@@ -114,6 +149,8 @@ def create_stack(
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
     sns = session.client("sns", endpoint_url=endpoint_url)
     sqs = session.client("sqs", endpoint_url=endpoint_url)
+    iam = session.client("iam", endpoint_url=endpoint_url)
+    account = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"]
 
     bucket = f"{prefix}-pipeline"
     s3.create_bucket(Bucket=bucket)
@@ -126,13 +163,21 @@ def create_stack(
     ledger_table = f"{prefix}-ledger"
     create_ledger_table(dynamodb, ledger_table)
     alert_topic_arn = sns.create_topic(Name=f"{prefix}-alerts")["TopicArn"]
+    # The templates' SageMaker execution role; moto does not check what it allows, so only its trust is set.
+    role_arn = iam.create_role(
+        RoleName=f"{prefix}-sagemaker-training",
+        AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST_POLICY),
+        Description="Runs this stack's SageMaker training jobs.",
+    )["Role"]["Arn"]
 
-    parameters = {"BucketName": bucket, "EventBusName": event_bus}
+    parameters = {"BucketName": bucket, "EventBusName": event_bus, "JobNamePrefix": prefix}
     queues: dict[str, QueuePair] = {}
+    schedules: list[ScheduledRule] = []
     for consumer in topology.consumers:
         queues[consumer.service] = _create_consumer(
             sqs, events, consumer, prefix, event_bus, parameters, visibility_timeout_seconds
         )
+        schedules += _create_schedules(events, consumer, prefix, queues[consumer.service])
     return StackInfo(
         endpoint_url=endpoint_url,
         region=region,
@@ -142,6 +187,11 @@ def create_stack(
         alert_topic_arn=alert_topic_arn,
         queues=queues,
         archive_name=archive_name,
+        account=account,
+        job_prefix=prefix,
+        sagemaker_role_arn=role_arn,
+        training_image=f"{account}.dkr.ecr.{region}.amazonaws.com/{TRAINING_IMAGE_REPOSITORY}:{LOCAL_IMAGE_TAG}",
+        schedules=tuple(schedules),
     )
 
 
@@ -172,6 +222,8 @@ def _create_consumer(
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     for rule in consumer.rules:
+        if rule.schedule is not None:
+            continue  # _create_schedules
         bus = "default" if rule.on_default_bus else event_bus
         rule_name = f"{prefix}-{rule.logical_id}"
         events.put_rule(Name=rule_name, EventBusName=bus, EventPattern=json.dumps(rule.resolved_pattern(parameters)))
@@ -181,3 +233,19 @@ def _create_consumer(
             Targets=[{"Id": consumer.queue_id, "Arn": queue_arn, "DeadLetterConfig": {"Arn": dead_letter_arn}}],
         )
     return QueuePair(queue_url, queue_arn, dead_letter_url, dead_letter_arn)
+
+
+def _create_schedules(events: Any, consumer: ConsumerSpec, prefix: str, queues: QueuePair) -> list[ScheduledRule]:
+    """The consumer's scheduled rules, on the default bus (the only one a schedule can be on).
+
+    The rule is created (it has an ARN, as the scheduled events name it) but given no target in
+    moto: moto matches a rule without an EventPattern against every event on the bus, so its target
+    would receive every S3 notification and SageMaker event. The runtime fires it instead.
+    """
+    scheduled = []
+    for rule in consumer.rules:
+        if rule.schedule is not None:
+            rule_name = f"{prefix}-{rule.logical_id}"
+            rule_arn = events.put_rule(Name=rule_name, ScheduleExpression=rule.schedule)["RuleArn"]
+            scheduled.append(ScheduledRule(rule_name, rule_arn, rule.schedule, consumer.service, queues.queue_url))
+    return scheduled

@@ -13,12 +13,18 @@ SQS_EVENT = "SQS"
 
 @dataclass(frozen=True)
 class RuleSpec:
+    """A rule targeting a consumer's queue: an event pattern, or a schedule (a rule has one of the two)."""
+
     logical_id: str
     on_default_bus: bool
-    pattern: dict[str, Any]
-    """The EventPattern with `!Ref` parameters still unresolved (see `resolved_pattern`)."""
+    pattern: dict[str, Any] | None
+    """The EventPattern with `!Ref` parameters still unresolved (see `resolved_pattern`); None for a schedule."""
+    schedule: str | None = None
+    """The ScheduleExpression (`rate(15 minutes)`) of a scheduled rule; None for a pattern."""
 
     def resolved_pattern(self, parameters: dict[str, str]) -> dict[str, Any]:
+        if self.pattern is None:
+            raise ValueError(f"rule {self.logical_id} is scheduled ({self.schedule}): it has no event pattern")
         resolved: dict[str, Any] = substitute_refs(self.pattern, parameters)
         return resolved
 
@@ -84,7 +90,8 @@ def consumers_in(template_path: Path) -> list[ConsumerSpec]:
                 RuleSpec(
                     logical_id=logical_id,
                     on_default_bus="EventBusName" not in properties,
-                    pattern=properties["EventPattern"],
+                    pattern=properties.get("EventPattern"),
+                    schedule=properties.get("ScheduleExpression"),
                 )
             )
     consumers = []

@@ -127,8 +127,15 @@ def test_the_users_environment_neither_spoils_nor_mends_a_config(
 
 def test_an_unknown_top_level_key_is_refused_with_the_valid_keys(tmp_path: Path) -> None:
     assert problems_of(config_file(tmp_path, "visibilty_timeout_seconds: 3\n")) == [
-        "visibilty_timeout_seconds: unknown key; valid keys: aws_max_attempts, faults, services, "
-        "settle_timeout_seconds, visibility_timeout_seconds"
+        "visibilty_timeout_seconds: unknown key; valid keys: aws_max_attempts, faults, sagemaker, "
+        "schedule_interval_seconds, services, settle_timeout_seconds, visibility_timeout_seconds"
+    ]
+
+
+def test_an_unknown_key_of_the_sagemaker_engine_is_refused_with_its_valid_keys(tmp_path: Path) -> None:
+    assert problems_of(config_file(tmp_path, "sagemaker: {lost_events: 1}\n")) == [
+        "sagemaker.lost_events: unknown key; valid keys of sagemaker: lost_state_changes, max_parallel_trials, "
+        "repeated_state_changes"
     ]
 
 
