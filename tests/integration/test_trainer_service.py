@@ -25,13 +25,13 @@ from reviews_model.versions import Version
 from services.etl.transform import EtlSettings, transform_table
 from services.trainer import sagemaker_entry
 from services.trainer.app import finisher_handler, lambda_handler
-from services.trainer.hyperparameters import setting_names
+from services.trainer.hyperparameters import grid, setting_names
 from services.trainer.versions import ModelRegistry
 from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
 from shared import layout
 from shared.events import ModelTrained, TrainingSkipped
 from shared.ledger import FileRecord
-from shared.sagemaker_events import SCHEDULED_EVENT, TRAINING_JOB_STATE_CHANGE
+from shared.sagemaker_events import SCHEDULED_EVENT, TRAINING_JOB_STATE_CHANGE, TUNING_JOB_STATE_CHANGE
 from shared.samples import sample_event, sqs_wrapped
 from shared.storage import ObjectStore
 from tests.data_paths import SAMPLES
@@ -504,3 +504,116 @@ def test_a_pickle_under_models_current_is_refused(
     stack.aws.s3.put_object(Bucket=BUCKET, Key="models/current/model.pkl", Body=pickle.dumps({"x": 1}))
     with pytest.raises(UnsafeModelError, match="not plain data"):
         load_model(store(stack), layout.CURRENT_MODEL_PREFIX)
+
+
+def play_tuning_job(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> list[dict[str, Any]]:
+    """Do what SageMaker's Grid strategy does: one trial per combination, each with its own state change,
+    then the tuning job's, naming the trial with the best objective."""
+    tuning = sagemaker().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    definition = tuning["TrainingJobDefinition"]
+    ranges = tuning["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"]
+    events, objectives = [], {}
+    for number, combination in enumerate(grid({entry["Name"]: entry["Values"] for entry in ranges}), start=1):
+        trial = f"{name}-{number:03d}-{uuid.uuid4().hex[:8]}"
+        hyperparameters = {**definition["StaticHyperParameters"], **combination}
+        root = tmp_path / trial
+        (root / "input" / "config").mkdir(parents=True)
+        (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+        for channel in definition["InputDataConfig"]:
+            prefix = channel["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+            for key in store(stack).keys(prefix):
+                target = root / "input" / "data" / channel["ChannelName"] / key[len(prefix) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(store(stack).read_bytes(key))
+        monkeypatch.setenv("REVIEWS_SAGEMAKER_ROOT", str(root))
+        assert sagemaker_entry.main(["train"]) == 0
+        objectives[trial] = json.loads((root / "model" / "evaluation.json").read_text())["validation_macro_f1"]
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            tar.add(root / "model", arcname=".")
+        stack.aws.s3.put_object(Bucket=BUCKET, Key=layout.training_artifact_key(trial), Body=archive.getvalue())
+        events.append(
+            state_change(
+                {
+                    "TrainingJobName": trial,
+                    "TrainingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:training-job/{trial}",
+                    "TrainingJobStatus": "Completed",
+                    "HyperParameters": hyperparameters,
+                    "TuningJobArn": tuning["HyperParameterTuningJobArn"],
+                    "FinalMetricDataList": [{"MetricName": "validation:macro_f1", "Value": objectives[trial]}],
+                    "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{layout.training_artifact_key(trial)}"},
+                }
+            )
+        )
+    best = max(objectives, key=lambda trial: objectives[trial])
+    best_parameters = next(
+        event["detail"]["HyperParameters"] for event in events if event["detail"]["TrainingJobName"] == best
+    )
+    events.append(
+        state_change(
+            {
+                "HyperParameterTuningJobName": name,
+                "HyperParameterTuningJobArn": tuning["HyperParameterTuningJobArn"],
+                "HyperParameterTuningJobStatus": "Completed",
+                "TrainingJobStatusCounters": {"Completed": len(objectives), "InProgress": 0, "Stopped": 0},
+                "BestTrainingJob": {
+                    "TrainingJobName": best,
+                    "TrainingJobStatus": "Completed",
+                    "TunedHyperParameters": {name: best_parameters[name] for name in combination},
+                    "FinalHyperParameterTuningJobObjectiveMetric": {
+                        "MetricName": "validation:macro_f1",
+                        "Value": objectives[best],
+                    },
+                },
+            },
+            TUNING_JOB_STATE_CHANGE,
+        )
+    )
+    return events
+
+
+def test_a_grid_search_tunes_on_validation_and_promotes_the_best_trial(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the trainer set to search a two-point grid
+    monkeypatch.setenv("REVIEWS_TRAINER_SEARCH", "grid")
+    monkeypatch.setenv("REVIEWS_TRAINER_SEARCH_SPACE", json.dumps({"model.max_depth": ["3", "5"]}))
+    first, _ = halves()
+    root = put_etl_root(stack, first)
+    mark_etl_complete(stack, root)
+
+    # When a training file completes its ETL
+    assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
+
+    # Then a Grid tuning job is created whose objective is the validation macro-F1, never the test split
+    (run,) = registry(stack).runs()
+    assert run["kind"] == "tuning"
+    tuning = sagemaker().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=run["job_name"])
+    config = tuning["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Grid"
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation:macro_f1"}
+    assert config["ParameterRanges"]["CategoricalParameterRanges"] == [
+        {"Name": "model.max_depth", "Values": ["3", "5"]}
+    ]
+    assert "model.max_depth" not in tuning["TrainingJobDefinition"]["StaticHyperParameters"]
+
+    # When its trials and then the tuning job finish
+    events = play_tuning_job(stack, tmp_path, monkeypatch, run["job_name"])
+    for event in events:
+        assert run_finisher(event) == {"batchItemFailures": []}
+
+    # Then the best trial's model is the version, promoted, with the search in ModelTrained and the index
+    (trained,) = stack.details("ModelTrained")
+    search = trained["search"]
+    assert (search["strategy"], search["trials"], search["objective_metric"]) == ("grid", 2, "validation:macro_f1")
+    assert [result["parameters"] for result in search["results"]] == [
+        {"model.max_depth": "3"},
+        {"model.max_depth": "5"},
+    ]
+    best = max(search["results"], key=lambda result: result["objective"])
+    assert search["best"]["training_job"] == best["training_job"] == trained["training_job"]
+    assert (trained["version"], trained["promoted"]) == ("v1.0", True)
+    (entry,) = store(stack).read_json(layout.model_index_key())["versions"]
+    assert entry["search"]["best"]["parameters"] == best["parameters"]
