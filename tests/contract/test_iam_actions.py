@@ -73,6 +73,24 @@ API_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
     },
     "events": {"put_events": frozenset({"events:PutEvents"})},
     "sns": {"publish": frozenset({"sns:Publish"})},
+    # A job runs as the RoleArn it is given, which the caller must be allowed to pass (the request
+    # always names one). Tags on a create call need sagemaker:AddTags too (TAGGING_ACTIONS).
+    "sagemaker": {
+        "create_training_job": frozenset({"sagemaker:CreateTrainingJob", "iam:PassRole"}),
+        "create_hyper_parameter_tuning_job": frozenset({"sagemaker:CreateHyperParameterTuningJob", "iam:PassRole"}),
+        "describe_training_job": frozenset({"sagemaker:DescribeTrainingJob"}),
+        "describe_hyper_parameter_tuning_job": frozenset({"sagemaker:DescribeHyperParameterTuningJob"}),
+        "list_training_jobs_for_hyper_parameter_tuning_job": frozenset(
+            {"sagemaker:ListTrainingJobsForHyperParameterTuningJob"}
+        ),
+        "stop_training_job": frozenset({"sagemaker:StopTrainingJob"}),
+        "stop_hyper_parameter_tuning_job": frozenset({"sagemaker:StopHyperParameterTuningJob"}),
+    },
+}
+# SageMaker authorises the tags of a create call as an AddTags on the new resource.
+TAGGING_ACTIONS = {
+    "create_training_job": "sagemaker:AddTags",
+    "create_hyper_parameter_tuning_job": "sagemaker:AddTags",
 }
 # With a version id, reading or deleting an object version is a separate action.
 VERSION_ACTIONS = {
@@ -96,6 +114,7 @@ CLIENT_TYPES = {
     "EventBridgeClient": "events",
     "SNSClient": "sns",
     "SQSClient": "sqs",
+    "SageMakerClient": "sagemaker",
 }
 # Client methods that are not API calls.
 CLIENT_HELPERS = frozenset({"get_paginator", "get_waiter", "can_paginate", "close", "generate_presigned_url"})
@@ -377,6 +396,8 @@ def _api_actions(service: str, method: str, call: ast.Call, frame: Frame) -> set
         # `head_object(…, VersionId=version_id)`: only with a version, and then the version's action.
         return set() if _is_none(version_keyword, frame) else {VERSION_ACTIONS[method]}
     actions = set(table[method])
+    if method in TAGGING_ACTIONS and any(k.arg == "Tags" for k in call.keywords):
+        actions.add(TAGGING_ACTIONS[method])
     carries = any(k.arg is None or k.arg == "CopySource" for k in call.keywords)
     if method in VERSION_ACTIONS and carries and frame.may_carry_a_version:
         actions.add(VERSION_ACTIONS[method])

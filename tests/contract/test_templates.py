@@ -11,6 +11,7 @@ these templates (test_event_routing.py).
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,33 @@ from typing import Any
 import pytest
 
 from reviews_pipeline.templates import load_template
+from shared import layout
+from shared.sagemaker_events import (
+    FINAL_TRAINING_STATUSES,
+    SAGEMAKER_SOURCE,
+    TRAINING_JOB_STATE_CHANGE,
+    TUNING_JOB_STATE_CHANGE,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("receiver", "validator", "chunker", "etl", "trainer", "predictor", "monitor")
 TEMPLATES = {"root": REPO / "template.yaml"} | {name: REPO / "services" / name / "template.yaml" for name in SERVICES}
 SERVICE_PARAMETERS = {"BucketName", "EventBusName", "LedgerTableName", "AlertTopicArn"}
+# What a service takes beyond the shared four: the trainer's SageMaker settings, each set on its
+# functions as the environment variable its settings read (services/trainer/jobs.py).
+SERVICE_SETTINGS: dict[str, dict[str, str]] = {
+    "trainer": {
+        "JobNamePrefix": "REVIEWS_TRAINER_JOB_PREFIX",
+        "TrainingImageUri": "REVIEWS_TRAINER_TRAINING_IMAGE",
+        "TrainingInstanceType": "REVIEWS_TRAINER_INSTANCE_TYPE",
+        "TrainingMaxRuntimeSeconds": "REVIEWS_TRAINER_MAX_RUNTIME_SECONDS",
+        "TrainingSearch": "REVIEWS_TRAINER_SEARCH",
+    }
+}
+# Settings that name a resource of the service's own template rather than a parameter.
+SERVICE_RESOURCE_SETTINGS: dict[str, dict[str, Any]] = {
+    "trainer": {"REVIEWS_TRAINER_SAGEMAKER_ROLE_ARN": {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}}
+}
 
 # Every function of the pipeline: the service whose template defines it, and its handler.
 HANDLERS = {
@@ -38,6 +62,7 @@ HANDLERS = {
     "ChunkerFunction": ("chunker", "services.chunker.app.lambda_handler"),
     "EtlFunction": ("etl", "services.etl.app.lambda_handler"),
     "TrainerFunction": ("trainer", "services.trainer.app.lambda_handler"),
+    "TrainingFinisherFunction": ("trainer", "services.trainer.app.finisher_handler"),
     "PredictorFunction": ("predictor", "services.predictor.app.lambda_handler"),
     "MonitorFunction": ("monitor", "services.monitor.app.lambda_handler"),
 }
@@ -47,6 +72,8 @@ HANDLERS = {
 ZIP_FUNCTIONS = frozenset({"ReceiverFunction", "MonitorFunction"})
 IMAGE_FUNCTIONS = frozenset(HANDLERS) - ZIP_FUNCTIONS
 DOCKERFILE = REPO / "services" / "Dockerfile"
+# SageMaker's container contract, not Lambda's: its own image (services/trainer/Dockerfile.training).
+TRAINING_DOCKERFILE = REPO / "services" / "trainer" / "Dockerfile.training"
 
 READ = frozenset({"s3:GetObject"})
 READ_VERSIONS = frozenset({"s3:GetObject", "s3:GetObjectVersion"})
@@ -76,7 +103,10 @@ S3_OBJECT_ACCESS: dict[str, dict[str, frozenset[str]]] = {
     },
     # A processed file the ETL cannot transform is moved to errors/ as above, by key (no version id).
     "EtlFunction": {"processed/": READ | DELETE, "etl/": WRITE, "errors/": READ | WRITE},
-    "TrainerFunction": {"etl/train/": READ, "models/": READ | WRITE, "monitoring/metrics/": WRITE},
+    # The launcher reads the corpus's ratings and the current pointer; SageMaker trains; the finisher
+    # reads the job's model.tar.gz (models/training-jobs/) and writes the version, pointer and report.
+    "TrainerFunction": {"etl/train/": READ, "models/": READ},
+    "TrainingFinisherFunction": {"models/": READ | WRITE, "monitoring/metrics/": WRITE},
     "PredictorFunction": {"etl/inference/": READ, "models/": READ, "predictions/": WRITE},
     "MonitorFunction": {"monitoring/logs/": WRITE, "monitoring/alerts/": WRITE},
 }
@@ -88,6 +118,7 @@ S3_LIST_PREFIXES: dict[str, set[str]] = {
     "ChunkerFunction": {"raw/*", "chunks/*", "errors/*"},
     "EtlFunction": {"etl/*", "processed/*", "errors/*"},
     "TrainerFunction": {"etl/train/*", "models/*"},
+    "TrainingFinisherFunction": {"models/*"},
     "PredictorFunction": {"etl/inference/*", "models/*", "predictions/*"},
 }
 
@@ -98,7 +129,14 @@ S3_BUCKET_ACTIONS: dict[str, set[str]] = {"ChunkerFunction": {"s3:ListBucketMult
 BUCKET_ARN = "arn:${AWS::Partition}:s3:::${BucketName}"
 TABLE_ARN = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${LedgerTableName}"
 BUS_ARN = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
-SCOPED_SERVICES = ("s3", "dynamodb", "events", "sns", "sqs")
+# This stack's SageMaker jobs: their ARNs hold the job name in lower case.
+TRAINING_JOB_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/${JobNamePrefix}-*"
+TUNING_JOB_ARN = (
+    "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:hyper-parameter-tuning-job/${JobNamePrefix}-*"
+)
+SCOPED_SERVICES = ("s3", "dynamodb", "events", "sns", "sqs", "sagemaker", "iam", "logs", "ecr")
+# Actions IAM authorises on no resource: a statement of these alone says "*".
+RESOURCELESS_ACTIONS = frozenset({"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"})
 
 # ---- reading templates -------------------------------------------------------------------------
 
@@ -220,6 +258,8 @@ def test_no_policy_on_data_services_grants_every_resource(name: str) -> None:
             actions = [str(action) for action in as_list(statement.get("Action", []))]
             if not any(action == "*" or action.split(":")[0] in SCOPED_SERVICES for action in actions):
                 continue
+            if set(actions) <= RESOURCELESS_ACTIONS:
+                continue
             assert "NotResource" not in statement and "NotAction" not in statement, (logical_id, statement)
             assert "*" not in as_list(statement["Resource"]), f"{logical_id}: {actions} on every resource"
 
@@ -229,11 +269,12 @@ def test_no_policy_on_data_services_grants_every_resource(name: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_deploys_on_its_own(service: str) -> None:
-    """Its parameters are the four the root passes, and it refers to nothing outside itself."""
+    """Its parameters are the four the root passes (and its own settings), and it refers to nothing
+    outside itself."""
     template = load(service)
     parameters = template.get("Parameters", {})
-    assert set(parameters) == SERVICE_PARAMETERS
-    assert all(parameter["Type"] == "String" for parameter in parameters.values())
+    assert set(parameters) == SERVICE_PARAMETERS | set(SERVICE_SETTINGS.get(service, {}))
+    assert all(parameters[name]["Type"] == "String" for name in SERVICE_PARAMETERS)
     known = set(parameters) | set(template["Resources"]) | set(template.get("Conditions", {}))
 
     def names_used(node: Any) -> Iterator[str]:
@@ -272,7 +313,9 @@ def test_functions_get_the_pipeline_settings_from_the_environment(service: str) 
         "POWERTOOLS_SERVICE_NAME": service,
         "POWERTOOLS_METRICS_NAMESPACE": "AmazonReviewsNLP",
         "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
+    } | {variable: {"Ref": parameter} for parameter, variable in SERVICE_SETTINGS.get(service, {}).items()} | (
+        SERVICE_RESOURCE_SETTINGS.get(service, {})
+    )
 
 
 def test_every_function_has_its_handler_in_its_service() -> None:
@@ -384,7 +427,7 @@ def _instructions(dockerfile: Path) -> list[str]:
 
 
 def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
-    """One Dockerfile for every image: the service is a build argument, dependencies come first."""
+    """One Dockerfile for every function's image: the service is a build argument, dependencies come first."""
     dockerfiles = [path.relative_to(REPO) for path in REPO.glob("services/**/Dockerfile")]
     assert dockerfiles == [Path("services/Dockerfile")]
     instructions = _instructions(DOCKERFILE)
@@ -414,12 +457,12 @@ def test_the_dockerfile_installs_the_services_wheels_before_its_code() -> None:
         assert position(code) > install, code
 
 
-def _build_context(root: Path) -> set[str]:
+def _build_context(root: Path, dockerfile: str = "services/Dockerfile") -> set[str]:
     """The files `sam build` sends as an image's context from `root`, by its default builder (docker-py)."""
     build = pytest.importorskip("docker.utils.build")
     lines = (line.strip() for line in (root / ".dockerignore").read_text(encoding="utf-8").splitlines())
     patterns = [line for line in lines if line and not line.startswith("#")]
-    paths = build.exclude_paths(str(root), patterns, dockerfile="services/Dockerfile")
+    paths = build.exclude_paths(str(root), patterns, dockerfile=dockerfile)
     return {str(path) for path in paths if (root / path).is_file()}
 
 
@@ -524,8 +567,13 @@ def test_rules_deliver_to_their_own_services_queues_with_retries_and_a_dlq(servi
     assert rules, f"{service} has no rule"
     for rule_id, rule in rules.items():
         properties = rule["Properties"]
-        # S3 sends its notifications to the default bus; everything else travels on the pipeline bus.
-        if properties["EventPattern"].get("source") == ["aws.s3"]:
+        # AWS services (S3's notifications, SageMaker's job state changes) and schedules use the
+        # default bus; the pipeline's own events travel on the pipeline bus.
+        if "ScheduleExpression" in properties:
+            assert "EventPattern" not in properties and "EventBusName" not in properties, rule_id
+        elif (sources := properties["EventPattern"].get("source")) and all(
+            str(source).startswith("aws.") for source in sources
+        ):
             assert "EventBusName" not in properties, rule_id
         else:
             assert properties["EventBusName"] == {"Ref": "EventBusName"}, rule_id
@@ -570,7 +618,7 @@ def test_only_the_queues_own_rules_may_send_to_it(service: str) -> None:
 def test_trainings_run_at_most_two_at_once() -> None:
     """Parallel trainings race for the corpus and waste their coalescing: the trainer's event source
     is capped at the least concurrency SQS allows, and no reserved concurrency throttles its poller."""
-    [trainer] = consumers("trainer")
+    [trainer] = [consumer for consumer in consumers("trainer") if consumer.function_id == "TrainerFunction"]
     [event] = trainer.function["Properties"]["Events"].values()
     assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
     assert "ReservedConcurrentExecutions" not in trainer.function["Properties"]
@@ -627,9 +675,15 @@ def test_function_touches_only_its_own_prefixes(function_id: str) -> None:
 
 
 @pytest.mark.parametrize("function_id", sorted(S3_OBJECT_ACCESS))
-def test_function_reaches_only_the_ledger_the_bus_and_the_alert_topic(function_id: str) -> None:
+def test_function_reaches_only_the_ledger_the_bus_the_alert_topic_and_its_stacks_jobs(function_id: str) -> None:
     function = function_resource(function_id)
-    allowed_resources = {"dynamodb": [TABLE_ARN], "events": [BUS_ARN], "sns": [{"Ref": "AlertTopicArn"}]}
+    allowed_resources = {
+        "dynamodb": [TABLE_ARN],
+        "events": [BUS_ARN],
+        "sns": [{"Ref": "AlertTopicArn"}],
+        "sagemaker": [TRAINING_JOB_ARN, TUNING_JOB_ARN],
+        "iam": [{"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}],
+    }
     for statement in function_statements(function):
         for action in as_list(statement["Action"]):
             prefix = str(action).split(":")[0]
@@ -638,6 +692,265 @@ def test_function_reaches_only_the_ledger_the_bus_and_the_alert_topic(function_i
             assert prefix in allowed_resources, f"{function_id} may {action}"
             resources = [sub_text(resource) or resource for resource in as_list(statement["Resource"])]
             assert resources == allowed_resources[prefix], f"{function_id}: {action} on {resources}"
+
+
+# ---- SageMaker training (the trainer's launcher, its jobs and its finisher) --------------------
+
+
+def _execution_role_statements() -> list[dict[str, Any]]:
+    role = load("trainer")["Resources"]["SageMakerExecutionRole"]["Properties"]
+    return [statement for policy in role["Policies"] for statement in as_list(policy["PolicyDocument"]["Statement"])]
+
+
+def test_the_job_state_rules_take_this_stacks_ended_jobs_from_the_default_bus() -> None:
+    rules = resources_of_type(load("trainer"), "AWS::Events::Rule")
+    this_stack = [{"prefix": {"Ref": "JobNamePrefix"}}]
+    expected = {
+        "TrainingJobStateRule": (TRAINING_JOB_STATE_CHANGE, "TrainingJobStatus", "TrainingJobName"),
+        "TuningJobStateRule": (TUNING_JOB_STATE_CHANGE, "HyperParameterTuningJobStatus", "HyperParameterTuningJobName"),
+    }
+    for rule_id, (detail_type, status, name) in expected.items():
+        properties = rules[rule_id]["Properties"]
+        pattern = properties["EventPattern"]
+        assert "EventBusName" not in properties, rule_id  # SageMaker publishes on the default bus
+        assert pattern["source"] == [SAGEMAKER_SOURCE] and pattern["detail-type"] == [detail_type], rule_id
+        assert set(pattern["detail"]) == {status, name}, rule_id
+        # Only final states: the finisher never sees InProgress or Stopping.
+        assert set(pattern["detail"][status]) == FINAL_TRAINING_STATUSES, rule_id
+        assert pattern["detail"][name] == this_stack, rule_id
+        assert [referenced_id(target["Arn"]) for target in properties["Targets"]] == ["TrainingFinisherQueue"]
+
+
+def test_a_sweep_every_15_minutes_finds_the_runs_whose_end_event_was_lost() -> None:
+    properties = load("trainer")["Resources"]["TrainingSweepSchedule"]["Properties"]
+    assert properties["ScheduleExpression"] == "rate(15 minutes)"
+    assert properties["State"] == "ENABLED"
+    [target] = properties["Targets"]
+    assert referenced_id(target["Arn"]) == "TrainingFinisherQueue"
+    # A sweep older than the next one is worth nothing.
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 15 * 60
+
+
+def test_the_trainer_functions_share_the_job_settings_with_the_trainers_code() -> None:
+    """Each REVIEWS_TRAINER_* variable the template sets is a field of the launcher's settings, and each
+    parameter's default is that field's default: a stack deployed with defaults runs as the code does."""
+    from services.trainer.jobs import TrainingJobSettings
+
+    template = load("trainer")
+    fields = TrainingJobSettings.model_fields
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for variable in (name for name in variables if name.startswith("REVIEWS_TRAINER_")):
+        assert variable.removeprefix("REVIEWS_TRAINER_").lower() in fields, variable
+    for parameter, variable in SERVICE_SETTINGS["trainer"].items():
+        field = fields[variable.removeprefix("REVIEWS_TRAINER_").lower()]
+        default = template["Parameters"][parameter].get("Default")
+        if default is not None:
+            assert str(default) == str(field.default), parameter
+
+
+def test_job_names_from_the_prefix_are_lower_case_and_leave_room_for_the_version() -> None:
+    """SageMaker writes job names in lower case in ARNs, which the policies match by prefix."""
+    parameter = load("trainer")["Parameters"]["JobNamePrefix"]
+    assert parameter["MaxLength"] <= 16
+    pattern = parameter["AllowedPattern"]
+    assert re.fullmatch(pattern, parameter["Default"])
+    assert re.fullmatch(pattern, "reviews-1a2b3c4d")  # the local runtime's stack prefix
+    for refused in ("Reviews", "reviews_1", "-reviews", "reviews-", ""):
+        assert not re.fullmatch(pattern, refused), refused
+
+
+def test_only_the_launcher_passes_the_execution_role_and_only_to_sagemaker() -> None:
+    for _, function_id, function in functions():
+        passes = [st for st in function_statements(function) if "iam:PassRole" in as_list(st["Action"])]
+        if function_id != "TrainerFunction":
+            assert not passes, function_id
+            continue
+        [statement] = passes
+        assert as_list(statement["Action"]) == ["iam:PassRole"]
+        assert as_list(statement["Resource"]) == [{"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}]
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_the_execution_role_is_sagemakers_alone() -> None:
+    role = load("trainer")["Resources"]["SageMakerExecutionRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert "ManagedPolicyArns" not in role  # every permission is in the statements checked below
+    assert all(statement["Effect"] == "Allow" for statement in _execution_role_statements())
+
+
+def test_the_execution_role_reads_the_channels_and_writes_only_the_jobs_output() -> None:
+    objects: dict[str, set[str]] = {}
+    listed: set[str] = set()
+    for statement in _execution_role_statements():
+        actions = {str(action) for action in as_list(statement["Action"])}
+        if not any(action.startswith("s3:") for action in actions):
+            continue
+        assert all(action.startswith("s3:") for action in actions), actions
+        for resource in as_list(statement["Resource"]):
+            arn = str(sub_text(resource))
+            if arn == BUCKET_ARN:
+                assert actions == {"s3:ListBucket"}
+                listed |= {str(prefix) for prefix in as_list(statement["Condition"]["StringLike"]["s3:prefix"])}
+                continue
+            assert arn.startswith(f"{BUCKET_ARN}/"), arn
+            objects.setdefault(arn.removeprefix(f"{BUCKET_ARN}/"), set()).update(actions)
+    output = f"{layout.training_output_prefix()}*"
+    assert objects == {"etl/train/*": READ, "models/v*": READ, output: WRITE}
+    assert listed == {"etl/train/*", "models/v*"}
+    # The channels the launcher gives a job (the corpus, the current version's folder) and the
+    # artifact SageMaker writes fall under these; the pointer, the index and other jobs' outputs
+    # are out of the role's reach for reading.
+    assert fnmatchcase(f"{layout.etl_prefix('train')}root.parquet", "etl/train/*")
+    assert fnmatchcase(f"{layout.model_prefix('v1.2')}model.json", "models/v*")
+    assert fnmatchcase(layout.training_artifact_key("reviews-v1-2-0abc12"), output)
+    for unread in (layout.current_model_pointer_key(), layout.model_index_key(), f"{layout.training_output_prefix()}x"):
+        assert not fnmatchcase(unread, "models/v*"), unread
+
+
+def test_the_execution_role_logs_and_publishes_metrics_only_for_training_jobs() -> None:
+    by_action = {
+        str(action): statement
+        for statement in _execution_role_statements()
+        for action in as_list(statement["Action"])
+        if not str(action).startswith(("s3:", "ecr:"))
+    }
+    group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/sagemaker/TrainingJobs"
+    expected_logs = {
+        "logs:CreateLogGroup": [group, f"{group}:*"],
+        "logs:CreateLogStream": [group, f"{group}:*"],
+        "logs:DescribeLogStreams": [group, f"{group}:*"],
+        "logs:PutLogEvents": [f"{group}:log-stream:${{JobNamePrefix}}-*"],
+    }
+    assert set(by_action) == set(expected_logs) | {"cloudwatch:PutMetricData"}
+    for action, resources in expected_logs.items():
+        assert [sub_text(resource) for resource in as_list(by_action[action]["Resource"])] == resources, action
+    metrics = by_action["cloudwatch:PutMetricData"]
+    assert as_list(metrics["Action"]) == ["cloudwatch:PutMetricData"] and metrics["Resource"] == "*"
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}}
+
+
+def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """The value of the `Ref` / `Fn::Split` / `Fn::Select` expressions a template derives a name with."""
+    if isinstance(node, str):
+        return node
+    [(function, argument)] = node.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Split":
+        delimiter, source = argument
+        return str(_evaluate(source, parameters)).split(delimiter)
+    if function == "Fn::Select":
+        index, values = argument
+        return _evaluate(values, parameters)[int(index)]
+    raise ValueError(f"cannot evaluate {function}")
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    """A `Fn::Sub` string with its variables replaced."""
+    return re.sub(r"\$\{([^}]+)\}", lambda match: values[match.group(1)], text)
+
+
+@pytest.mark.parametrize(
+    ("image_uri", "repository_arn"),
+    [
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/reviews-training:v1.2",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/reviews-training",
+        ),
+        (
+            "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/reviews.training@sha256:" + "0f" * 32,
+            "arn:aws-cn:ecr:cn-north-1:210987654321:repository/reviews.training",
+        ),
+    ],
+)
+def test_the_execution_role_pulls_only_from_the_image_uris_repository(image_uri: str, repository_arn: str) -> None:
+    parameter = load("trainer")["Parameters"]["TrainingImageUri"]
+    assert re.fullmatch(parameter["AllowedPattern"], image_uri)
+    statements = {
+        str(action): statement
+        for statement in _execution_role_statements()
+        for action in as_list(statement["Action"])
+        if str(action).startswith("ecr:")
+    }
+    assert set(statements) == {
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    }
+    login = statements.pop("ecr:GetAuthorizationToken")
+    assert as_list(login["Action"]) == ["ecr:GetAuthorizationToken"] and login["Resource"] == "*"
+    for action, statement in statements.items():
+        text, variables = statement["Resource"]["Fn::Sub"]
+        partition = "aws-cn" if image_uri.split("/")[0].endswith(".cn") else "aws"
+        values = {"AWS::Partition": partition}
+        values |= {name: str(_evaluate(value, {"TrainingImageUri": image_uri})) for name, value in variables.items()}
+        assert _substitute(text, values) == repository_arn, action
+
+
+def test_the_image_uri_refuses_what_the_repository_cannot_be_read_from() -> None:
+    """No tag (a moving `latest`), a namespaced repository (its name has a `/`) or another registry."""
+    pattern = load("trainer")["Parameters"]["TrainingImageUri"]["AllowedPattern"]
+    for refused in (
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/reviews-training",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/reviews-training:v1",
+        "docker.io/library/python:3.12",
+    ):
+        assert not re.fullmatch(pattern, refused), refused
+
+
+def test_the_training_image_runs_the_entry_point_the_local_engine_runs() -> None:
+    """SageMaker runs `ENTRYPOINT train`; the local SageMaker engine runs the same module with `train`."""
+    from reviews_pipeline.sagemaker_engine import ENTRY_POINT
+
+    instructions = _instructions(TRAINING_DOCKERFILE)
+    [entrypoint] = [instruction for instruction in instructions if instruction.startswith("ENTRYPOINT ")]
+    command = json.loads(entrypoint.removeprefix("ENTRYPOINT "))
+    assert command == ["python", "-m", "services.trainer.sagemaker_entry"]
+    assert [*command[1:], "train"] == list(ENTRY_POINT[1:])
+    assert not any(instruction.startswith("CMD ") for instruction in instructions)
+    module = REPO / "services" / "trainer" / "sagemaker_entry.py"
+    assert module.is_file()
+
+
+def test_the_training_image_installs_the_trainers_locked_wheels_before_its_code() -> None:
+    instructions = _instructions(TRAINING_DOCKERFILE)
+    [base] = [instruction for instruction in instructions if instruction.startswith("FROM ")]
+    # Python 3.12 as the Lambda images, patch release and distribution pinned.
+    assert re.fullmatch(r"FROM python:3\.12\.\d+-slim-[a-z]+", base), base
+
+    def position(prefix: str) -> int:
+        found = [index for index, instruction in enumerate(instructions) if instruction.startswith(prefix)]
+        assert len(found) == 1, f"{prefix!r}: {len(found)} instructions"
+        return found[0]
+
+    install = position("RUN pip install")
+    assert "--only-binary=:all:" in instructions[install] and "--require-hashes" in instructions[install]
+    assert position("COPY shared/requirements.txt ") < install
+    assert position("COPY services/trainer/requirements.txt ") < install
+    workdir = instructions[position("WORKDIR ")].split()[1]
+    assert f"ENV PYTHONPATH={workdir}" in instructions
+    for code in ("shared/", "reviews_model/", "services/"):
+        assert any(
+            instruction.startswith(f"COPY {code}") and index > install for index, instruction in enumerate(instructions)
+        ), code
+    assert position("COPY services/trainer/ services/trainer/") > position("WORKDIR ")
+
+
+def test_the_build_context_holds_the_training_images_code() -> None:
+    context = _build_context(REPO, dockerfile=str(TRAINING_DOCKERFILE.relative_to(REPO)))
+    wanted = [
+        *(REPO / "shared").glob("*.py"),
+        *(REPO / "reviews_model").glob("*.py"),
+        *(REPO / "services" / "trainer").glob("*.py"),
+        REPO / "services" / "__init__.py",
+        REPO / "shared" / "requirements.txt",
+        REPO / "services" / "trainer" / "requirements.txt",
+    ]
+    assert {str(path.relative_to(REPO)) for path in wanted} <= context
+    assert not any(path.startswith((".venv/", ".tools/", ".git/", "tests/")) for path in context)
 
 
 # ---- root template ------------------------------------------------------------------------------
@@ -701,13 +1014,27 @@ def test_root_nests_every_service_with_the_shared_resources() -> None:
     applications = resources_of_type(load("root"), "AWS::Serverless::Application")
     locations = {logical_id: application["Properties"]["Location"] for logical_id, application in applications.items()}
     assert locations == {f"{service.capitalize()}Service": f"services/{service}/template.yaml" for service in SERVICES}
-    for application in applications.values():
+    for service in SERVICES:
+        application = applications[f"{service.capitalize()}Service"]
         assert application["Properties"]["Parameters"] == {
             "BucketName": {"Ref": "PipelineBucket"},
             "EventBusName": {"Ref": "EventBus"},  # Ref of an AWS::Events::EventBus is its name
             "LedgerTableName": {"Ref": "LedgerTable"},
             "AlertTopicArn": {"Ref": "AlertTopic"},
-        }
+        } | {parameter: {"Ref": parameter} for parameter in SERVICE_SETTINGS.get(service, {})}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
+def test_root_passes_a_services_settings_through_with_the_services_defaults(service: str) -> None:
+    """A deploy of the whole stack and of the service alone start from the same settings; the
+    service's template holds their constraints (the root's are never looser where it repeats them)."""
+    root = load("root")["Parameters"]
+    own = load(service)["Parameters"]
+    for name in SERVICE_SETTINGS[service]:
+        assert root[name]["Type"] == own[name]["Type"], name
+        assert root[name].get("Default") == own[name].get("Default"), name
+        if "AllowedValues" in root[name]:
+            assert root[name]["AllowedValues"] == own[name]["AllowedValues"], name
 
 
 def test_root_outputs_what_a_standalone_service_deploy_needs() -> None:
