@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from reviews_model.versions import Version
 from reviews_pipeline.config import LocalSageMakerConfig
 from reviews_pipeline.emulator import MotoServer
+from reviews_pipeline.runtime import LocalPipeline
+from reviews_pipeline.topology import Topology
+from services.trainer.versions import ModelRegistry
 from shared import layout
 from shared.sagemaker_events import TrainingJobStateChange, TuningJobStateChange
-from tests.sagemaker_jobs import EngineBench, engine_bench
+from tests.sagemaker_jobs import STANDIN_COMMAND, EngineBench, engine_bench
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +164,20 @@ def test_lost_and_repeated_state_changes(moto_server: MotoServer, tmp_path: Path
     assert report["events_put"] == 6
     assert report["events_repeated"] == 3
     assert {job["name"]: job["status"] for job in report["jobs"]} == {first: "Completed", second: "Completed"}
+
+
+def test_the_local_pipeline_counts_running_jobs_and_runs_as_busy(tmp_path: Path) -> None:
+    no_workers = Topology(consumers=())
+    with LocalPipeline(tmp_path, topology=no_workers, training_command=STANDIN_COMMAND) as pipeline:
+        bench = EngineBench(pipeline.stack, pipeline.sagemaker, queue_url="")
+        job = bench.create_training_job("v1-0-abc123", {"behaviour": "sleep", "seconds": "2"})
+        registry = ModelRegistry(pipeline.client("dynamodb"), pipeline.stack.ledger_table)
+        registry.record_run(job, Version(1, 0), kind="training", deadline=time.time() + 600, details={})
+        registry.record_run("long-gone", Version(1, 1), kind="training", deadline=time.time() - 1, details={})
+
+        assert pipeline.busy_queues() == {"sagemaker": 1, "training": 1}
+        bench.finished()
+        assert pipeline.busy_queues() == {"training": 1}  # until the finisher finishes the run
+        registry.finish_run(job, "Completed", {})
+        assert pipeline.busy_queues() == {}
+        assert pipeline.sagemaker_report()["jobs"] == [{"name": job, "kind": "training", "status": "Completed"}]
