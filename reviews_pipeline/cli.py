@@ -438,6 +438,11 @@ def command_status(arguments: argparse.Namespace) -> int:
         )
     dead = {service: depth for service, depth in view["dlq"].items() if depth}
     print(f"dead-letter queues: {dead or 'all empty'}")
+    jobs = view["training_jobs"]
+    print(f"training jobs running: {len(jobs) or 'none'}")
+    for job in jobs:
+        started = time.strftime("%H:%M:%S", time.localtime(job["launched_at"]))
+        print(f"  {job['job_name']} ({job['kind']}, {job['version']}, launched {started})")
     print(f"recent alerts: {len(view['alerts']) or 'none'}")
     for alert in view["alerts"]:
         print(f"  {alert.get('raised_at')} [{alert.get('kind')}] {alert.get('message')}")
@@ -469,7 +474,19 @@ def _stack_view(stack: StackInfo) -> dict[str, Any]:
         )["Attributes"]
         dlq[service] = int(attributes["ApproximateNumberOfMessages"])
     alerts = recent_alerts(ObjectStore(client(stack, "s3"), stack.bucket))
-    return {"files": files, "dlq": dlq, "alerts": alerts}
+    return {"files": files, "dlq": dlq, "alerts": alerts, "training_jobs": running_training_jobs(stack)}
+
+
+def running_training_jobs(stack: StackInfo) -> list[dict[str, Any]]:
+    """The SageMaker jobs the trainer launched and its finisher has not finished, as the trainer recorded them
+    (never as SageMaker's own listing has them: locally that says Completed at once)."""
+    from services.trainer.versions import ModelRegistry
+
+    registry = ModelRegistry(client(stack, "dynamodb"), stack.ledger_table)
+    return [
+        {name: run.get(name) for name in ("job_name", "kind", "version", "launched_at", "trigger_root_file_id")}
+        for run in registry.runs(running_only=True)
+    ]
 
 
 def command_redrive(arguments: argparse.Namespace) -> int:

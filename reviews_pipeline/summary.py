@@ -62,31 +62,44 @@ def _version_order(version: str) -> tuple[int, ...]:
 
 def model_summary(events: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The model the run ended with: the latest version it promoted, or, when it promoted none, the
-    latest it trained; `current_version` is what models/current names, the model predictions use."""
-    trained = sorted(
-        (event["detail"] for event in events if event.get("detail-type") == "ModelTrained"),
-        key=lambda detail: _version_order(str(detail["version"])),
-    )
+    latest it trained; `current_version` is what models/current names, the model predictions use.
+
+    ModelTrained may repeat for a version (a finisher that crashed after publishing publishes again):
+    each version counts once, as its last event says."""
+    by_version = {
+        str(event["detail"]["version"]): event["detail"]
+        for event in events
+        if event.get("detail-type") == "ModelTrained"
+    }
+    trained = [by_version[version] for version in sorted(by_version, key=_version_order)]
     if not trained:
         return None
     promoted = [detail for detail in trained if detail["promoted"]]
     chosen = promoted[-1] if promoted else trained[-1]
-    return {
+    summary = {
         "version": chosen["version"],
         "promoted": chosen["promoted"],
         "metrics": chosen["metrics"],
         "reason": chosen.get("reason"),
         "current_version": promoted[-1]["version"] if promoted else None,
+        "engine": chosen.get("engine", "sagemaker"),
+        "training_job": chosen.get("training_job"),
         "trained": [
             {
                 "version": detail["version"],
+                "status": detail.get("status", "trained"),
                 "promoted": detail["promoted"],
                 "reason": detail.get("reason"),
                 "macro_f1": detail["metrics"].get("macro_f1"),
+                "training_job": detail.get("training_job"),
             }
             for detail in trained
         ],
     }
+    search = chosen.get("search")
+    if search:
+        summary["tuning"] = {"strategy": search["strategy"], "trials": search["trials"], "best": search.get("best")}
+    return summary
 
 
 def predictions_summary(events: list[dict[str, Any]], inference_files: list[UploadedFile]) -> list[dict[str, Any]]:
@@ -212,6 +225,15 @@ def render_text(summary: dict[str, Any], out_dir: Path) -> str:
             f"model: {model['version']} ({verdict}), accuracy {metrics.get('accuracy', float('nan')):.3f}, "
             f"macro-F1 {metrics.get('macro_f1', float('nan')):.3f}; report under monitoring/metrics/{model['version']}/"
         )
+        if model.get("training_job"):
+            lines.append(f"  trained by SageMaker job {model['training_job']}")
+        if model.get("tuning"):
+            tuning = model["tuning"]
+            best = tuning.get("best") or {}
+            lines.append(
+                f"  grid search: {tuning['trials']} trials, best {best.get('parameters')} "
+                f"(validation macro-F1 {best.get('objective') or float('nan'):.3f})"
+            )
         if len(model["trained"]) > 1:
             lines.append(f"  trained in this run: {', '.join(entry['version'] for entry in model['trained'])}")
         if not model["promoted"]:

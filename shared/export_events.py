@@ -12,10 +12,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3EventNotificationEventBridgeModel
+from pydantic import create_model
 
 from .events import PIPELINE_DETAILS, envelope_for
-from .samples import sample_event, sample_s3_object_created, sqs_wrapped
+from .sagemaker_events import (
+    TRAINING_JOB_STATE_CHANGE,
+    TUNING_JOB_STATE_CHANGE,
+    TrainingJobStateChange,
+    TuningJobStateChange,
+)
+from .samples import (
+    sample_event,
+    sample_s3_object_created,
+    sample_scheduled_event,
+    sample_training_job_state_change,
+    sample_tuning_job_state_change,
+    sqs_wrapped,
+)
 
 S3_OBJECT_CREATED = "S3ObjectCreated"
 
@@ -42,6 +56,10 @@ def _consumer_samples() -> dict[str, dict[str, Any]]:
         "predictor": inference_part,
         "predictor-model-promoted": sample_event("ModelTrained"),
         "monitor": sample_event("FileRejected"),
+        "trainingfinisher": sample_training_job_state_change(),
+        "trainingfinisher-failed": sample_training_job_state_change(status="Failed"),
+        "trainingfinisher-tuning": sample_tuning_job_state_change(),
+        "trainingfinisher-sweep": sample_scheduled_event(),
     }
 
 
@@ -59,6 +77,27 @@ def render_event_files() -> dict[str, str]:
     s3_schema["title"] = S3_OBJECT_CREATED
     files[f"schemas/{S3_OBJECT_CREATED}.json"] = _dump(s3_schema)
     files["s3-object-created.json"] = _dump(sample_s3_object_created())
+    for name, stem, detail_model, sample in (
+        (
+            TRAINING_JOB_STATE_CHANGE,
+            "sagemaker-training-job-state-change",
+            TrainingJobStateChange,
+            sample_training_job_state_change(),
+        ),
+        (
+            TUNING_JOB_STATE_CHANGE,
+            "sagemaker-tuning-job-state-change",
+            TuningJobStateChange,
+            sample_tuning_job_state_change(),
+        ),
+    ):
+        # What the finisher reads of SageMaker's events (they carry more; unknown fields are ignored).
+        schema = create_model(
+            name.replace(" ", ""), __base__=EventBridgeModel, detail=(detail_model, ...)
+        ).model_json_schema(by_alias=True)
+        schema["title"] = name
+        files[f"schemas/{name.replace(' ', '')}.json"] = _dump(schema)
+        files[f"{stem}.json"] = _dump(sample)
     for index, (function, event) in enumerate(_consumer_samples().items()):
         queue = f"amazon-reviews-nlp-{function.split('-')[0]}"
         files[f"sqs/{function}.json"] = _dump(sqs_wrapped(event, queue, f"059f36b4-87a3-44ab-83d2-{index:012d}"))

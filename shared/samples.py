@@ -28,6 +28,8 @@ _FILE_ID = "5f1c0e2a9b7d4c3e8a6f1b2d3c4e5f60"
 _PART_FILE_ID = "a7c3d9e1f2b4a6c8e0d2f4a6b8c0d2e4"
 _INFERENCE_FILE_ID = "0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a"
 _KEY = "raw/train/amazon_reviews_us_Gift_Card_v1_00.tsv"
+_TRAINING_JOB = "reviews-v1-0-k2x9fq"
+_TUNING_JOB = "reviews-v1-1-k2xa0c"
 
 SAMPLE_DETAILS: dict[str, tuple[str, PipelineDetail]] = {
     "FileReceived": (
@@ -129,6 +131,7 @@ SAMPLE_DETAILS: dict[str, tuple[str, PipelineDetail]] = {
             promoted=True,
             metrics={"accuracy": 0.81, "macro_f1": 0.66},
             trigger_root_file_id=_FILE_ID,
+            training_job=_TRAINING_JOB,
         ),
     ),
     "PredictionsCompleted": (
@@ -207,6 +210,126 @@ def sample_s3_object_created(key: str = _KEY) -> dict[str, Any]:
         "17793124-05d4-b198-2fde-7ededc63b103",
     )
     event["resources"] = [f"arn:aws:s3:::{SAMPLE_BUCKET}"]
+    return event
+
+
+def _epoch_ms(seconds_after_sample_time: int) -> int:
+    return 1_764_237_600_000 + seconds_after_sample_time * 1000  # SAMPLE_TIME, in SageMaker's epoch milliseconds
+
+
+def sample_training_job_state_change(
+    name: str = _TRAINING_JOB, status: str = "Completed", tuning_job: str | None = None
+) -> dict[str, Any]:
+    """A "SageMaker Training Job State Change" as SageMaker puts it on the default bus (its detail is
+    DescribeTrainingJob's answer), for a job the trainer launched."""
+    arn = f"arn:aws:sagemaker:{SAMPLE_REGION}:{SAMPLE_ACCOUNT}:training-job/{name}"
+    detail: dict[str, Any] = {
+        "TrainingJobName": name,
+        "TrainingJobArn": arn,
+        "TrainingJobStatus": status,
+        "SecondaryStatus": status,
+        "HyperParameters": {"label_target": "sentiment3", "model.max_depth": "4", "version": "v1.0"},
+        "AlgorithmSpecification": {
+            "TrainingImage": f"{SAMPLE_ACCOUNT}.dkr.ecr.{SAMPLE_REGION}.amazonaws.com/amazon-reviews-nlp-training:v1",
+            "TrainingInputMode": "File",
+        },
+        "RoleArn": f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/reviews-sagemaker-training",
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{SAMPLE_BUCKET}/etl/train/",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ],
+        "OutputDataConfig": {"KmsKeyId": "", "S3OutputPath": f"s3://{SAMPLE_BUCKET}/models/training-jobs/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 14400},
+        "CreationTime": _epoch_ms(0),
+        "TrainingStartTime": _epoch_ms(60),
+        "TrainingEndTime": _epoch_ms(600),
+        "LastModifiedTime": _epoch_ms(620),
+        "SecondaryStatusTransitions": [],
+        "FinalMetricDataList": [
+            {"MetricName": "validation:macro_f1", "Value": 0.64, "Timestamp": _epoch_ms(590)},
+            {"MetricName": "test:macro_f1", "Value": 0.66, "Timestamp": _epoch_ms(590)},
+        ],
+        "Tags": {},
+    }
+    if status == "Completed":
+        detail["ModelArtifacts"] = {
+            "S3ModelArtifacts": f"s3://{SAMPLE_BUCKET}/models/training-jobs/{name}/output/model.tar.gz"
+        }
+    else:
+        detail["FailureReason"] = "AlgorithmError: ValueError: After pruning, no terms remain."
+    if tuning_job:
+        detail["TuningJobArn"] = (
+            f"arn:aws:sagemaker:{SAMPLE_REGION}:{SAMPLE_ACCOUNT}:hyper-parameter-tuning-job/{tuning_job}"
+        )
+    event = eventbridge_event(
+        "SageMaker Training Job State Change", "aws.sagemaker", detail, "844e2571-85d4-695f-b930-0153b71dcb42"
+    )
+    event["resources"] = [arn]
+    return event
+
+
+def sample_tuning_job_state_change(name: str = _TUNING_JOB) -> dict[str, Any]:
+    """A "SageMaker HyperParameter Tuning Job State Change" of a completed grid search."""
+    arn = f"arn:aws:sagemaker:{SAMPLE_REGION}:{SAMPLE_ACCOUNT}:hyper-parameter-tuning-job/{name}"
+    best = f"{name}-007-3f1e2d4c"
+    detail = {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobArn": arn,
+        "HyperParameterTuningJobStatus": "Completed",
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Grid",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:macro_f1"},
+            "ResourceLimits": {"MaxParallelTrainingJobs": 2},
+        },
+        "CreationTime": _epoch_ms(0),
+        "HyperParameterTuningEndTime": _epoch_ms(3600),
+        "LastModifiedTime": _epoch_ms(3600),
+        "TrainingJobStatusCounters": {
+            "Completed": 12,
+            "InProgress": 0,
+            "RetryableError": 0,
+            "NonRetryableError": 0,
+            "Stopped": 0,
+        },
+        "ObjectiveStatusCounters": {"Succeeded": 12, "Pending": 0, "Failed": 0},
+        "BestTrainingJob": {
+            "TrainingJobName": best,
+            "TrainingJobArn": f"arn:aws:sagemaker:{SAMPLE_REGION}:{SAMPLE_ACCOUNT}:training-job/{best}",
+            "CreationTime": _epoch_ms(1800),
+            "TrainingStartTime": _epoch_ms(1860),
+            "TrainingEndTime": _epoch_ms(2400),
+            "TrainingJobStatus": "Completed",
+            "TunedHyperParameters": {"features.min_df": "3", "model.svm_c": "0.3", "model.max_depth": "4"},
+            "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": "validation:macro_f1", "Value": 0.651},
+            "ObjectiveStatus": "Succeeded",
+        },
+        "Tags": {},
+    }
+    event = eventbridge_event(
+        "SageMaker HyperParameter Tuning Job State Change",
+        "aws.sagemaker",
+        detail,
+        "9a2b6e41-7c1f-4f2e-a1d2-0e4c1b7f9d10",
+    )
+    event["resources"] = [arn]
+    return event
+
+
+def sample_scheduled_event(
+    rule_arn: str = f"arn:aws:events:{SAMPLE_REGION}:{SAMPLE_ACCOUNT}:rule/training-sweep",
+) -> dict[str, Any]:
+    """An EventBridge schedule's event: the finisher's sweep of jobs whose state change never came."""
+    event = eventbridge_event("Scheduled Event", "aws.events", {}, "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa")
+    event["resources"] = [rule_arn]
     return event
 
 

@@ -12,8 +12,10 @@
   (the monitor raises the alert). A state change already finished is a duplicate and does nothing.
 - `TrainerService.sweep` recovers a lost event: a run still recorded as running past its deadline
   (launch + max runtime + grace, when SageMaker has certainly ended it) is finished from
-  DescribeTrainingJob's answer, which has the event's shape. The finisher's schedule and every trigger
-  sweep. Job state is never taken from SageMaker earlier than that: the events are the state.
+  DescribeTrainingJob's answer, which has the event's shape. Only the finisher sweeps, on a schedule:
+  the launcher could too, on its next trigger, but then it would need the finisher's write access to
+  models/, and a lost event would wait for a new training file. Job state is never taken from SageMaker
+  earlier than the deadline: until then the events are the state.
 
 Storage layout written here (keys from shared.layout):
 
@@ -115,7 +117,6 @@ class TrainerService:
         if is_covered(status := self.training_status(root)):
             logger.info("no training launched: a training already covers this file", root_file_id=root, status=status)
             return {"skipped": status}
-        self.sweep()  # a training whose event never came is finished before another starts
         # Listed before the job is created: files complete by then are surely in the corpus it reads.
         ready = self.roots_with_complete_etl()
         class_counts, files_read = self.corpus_class_counts()
