@@ -50,13 +50,14 @@ def route_detail(detail_model: type[PipelineDetail], handle: Callable[[Any], obj
 
 
 @cache
-def _aws_envelope(detail_model: type[BaseModel]) -> type[EventBridgeModel]:
+def aws_envelope(detail_model: type[BaseModel]) -> type[EventBridgeModel]:
+    """The EventBridge envelope whose `detail` is an AWS service's detail model (as `envelope_for` is for ours)."""
     return create_model(f"{detail_model.__name__}Event", __base__=EventBridgeModel, detail=(detail_model, ...))
 
 
 def route_aws_detail(detail_model: type[BaseModel], handle: Callable[[Any], object]) -> Route[Any]:
     """A route for an AWS service's event (SageMaker's state changes, a schedule); `handle` gets the typed detail."""
-    envelope = _aws_envelope(detail_model)
+    envelope = aws_envelope(detail_model)
     return Route(model=envelope, handle=lambda event: handle(event.detail))
 
 

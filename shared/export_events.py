@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3EventNotificationEventBridgeModel
-from pydantic import create_model
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
 from .events import PIPELINE_DETAILS, envelope_for
+from .consumer import aws_envelope
 from .sagemaker_events import (
     TRAINING_JOB_STATE_CHANGE,
     TUNING_JOB_STATE_CHANGE,
@@ -92,11 +92,9 @@ def render_event_files() -> dict[str, str]:
         ),
     ):
         # What the finisher reads of SageMaker's events (they carry more; unknown fields are ignored).
-        schema = create_model(
-            name.replace(" ", ""), __base__=EventBridgeModel, detail=(detail_model, ...)
-        ).model_json_schema(by_alias=True)
-        schema["title"] = name
-        files[f"schemas/{name.replace(' ', '')}.json"] = _dump(schema)
+        aws_schema = aws_envelope(detail_model).model_json_schema(by_alias=True)
+        aws_schema["title"] = name
+        files[f"schemas/{name.replace(' ', '')}.json"] = _dump(aws_schema)
         files[f"{stem}.json"] = _dump(sample)
     for index, (function, event) in enumerate(_consumer_samples().items()):
         queue = f"amazon-reviews-nlp-{function.split('-')[0]}"
