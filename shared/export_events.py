@@ -14,8 +14,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-from .events import PIPELINE_DETAILS, envelope_for
 from .consumer import aws_envelope
+from .events import PIPELINE_DETAILS, envelope_for
 from .sagemaker_events import (
     TRAINING_JOB_STATE_CHANGE,
     TUNING_JOB_STATE_CHANGE,
