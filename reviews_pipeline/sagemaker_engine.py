@@ -412,8 +412,10 @@ class LocalSageMakerEngine:
     def _download_channel(self, channel: str, uri: str, target: Path) -> None:
         bucket, prefix = split_s3_uri(uri)
         target.mkdir(parents=True)
+        found = False
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for entry in page.get("Contents", []):
+                found = True
                 relative = PurePosixPath(entry["Key"][len(prefix) :].lstrip("/"))
                 if entry["Key"].endswith("/") or not relative.parts:
                     continue  # a "folder" marker
@@ -422,6 +424,8 @@ class LocalSageMakerEngine:
                 path = target.joinpath(*relative.parts)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._s3.download_file(bucket, entry["Key"], str(path))
+        if not found:  # as SageMaker refuses an empty channel, before the container starts
+            raise JobRefusedError(f'ClientError: Data download failed:No S3 objects found under S3 URL "{uri}"')
 
     def _run_container(self, run: TrainingRun, root: Path, log_path: Path, max_runtime: float) -> int | str:
         """The container's exit code, "timed out" or "abandoned" (the engine stopped)."""

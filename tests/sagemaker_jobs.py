@@ -49,13 +49,13 @@ class EngineBench:
             "DataSource": {
                 "S3DataSource": {
                     "S3DataType": "S3Prefix",
-                    "S3Uri": f"s3://{self.stack.bucket}/{layout.ETL}{name}/",
+                    "S3Uri": f"s3://{self.stack.bucket}/{layout.ETL}{name}/",  # etl/train/ for "train"
                     "S3DataDistributionType": "FullyReplicated",
                 }
             },
         }
 
-    def definition(self, max_runtime_seconds: int) -> dict[str, Any]:
+    def definition(self, max_runtime_seconds: int, channels: tuple[str, ...] = ("train",)) -> dict[str, Any]:
         """What CreateTrainingJob and a tuning job's TrainingJobDefinition share."""
         return {
             "AlgorithmSpecification": {
@@ -64,16 +64,22 @@ class EngineBench:
                 "MetricDefinitions": METRIC_DEFINITIONS,
             },
             "RoleArn": self.stack.sagemaker_role_arn,
-            "InputDataConfig": [self.channel()],
+            "InputDataConfig": [self.channel(name) for name in channels],
             "OutputDataConfig": {"S3OutputPath": f"s3://{self.stack.bucket}/{layout.training_output_prefix()}"},
             "ResourceConfig": {"InstanceType": "ml.m5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
             "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
         }
 
-    def create_training_job(self, suffix: str, hyperparameters: dict[str, str], max_runtime_seconds: int = 60) -> str:
+    def create_training_job(
+        self,
+        suffix: str,
+        hyperparameters: dict[str, str],
+        max_runtime_seconds: int = 60,
+        channels: tuple[str, ...] = ("train",),
+    ) -> str:
         name = f"{self.stack.job_prefix}-{suffix}"
         self.sagemaker.create_training_job(
-            TrainingJobName=name, HyperParameters=hyperparameters, **self.definition(max_runtime_seconds)
+            TrainingJobName=name, HyperParameters=hyperparameters, **self.definition(max_runtime_seconds, channels)
         )
         return name
 
@@ -158,8 +164,10 @@ def engine_bench(endpoint_url: str, log_dir: Path, config: LocalSageMakerConfig 
         events.put_rule(Name=f"{stack.job_prefix}-{rule}", EventPattern=json.dumps(pattern))
         events.put_targets(Rule=f"{stack.job_prefix}-{rule}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     engine = LocalSageMakerEngine(stack, log_dir, config=config, command=STANDIN_COMMAND, poll_seconds=0.1)
+    bench = EngineBench(stack, engine, queue_url)
+    bench.put_training_data({"part-00000.parquet": b"rows"})  # SageMaker fails a job whose channel is empty
     engine.start()
     try:
-        yield EngineBench(stack, engine, queue_url)
+        yield bench
     finally:
         engine.stop()

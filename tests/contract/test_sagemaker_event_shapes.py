@@ -179,7 +179,6 @@ def shape_differences(documented: Any, actual: Any, where: str = "detail") -> li
 def engine_events(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[dict[str, Any]]]]:
     """The events of a completed and a failed training job and of a 1x2 grid, as the finisher receives them."""
     with MotoServer() as server, engine_bench(server.endpoint_url, tmp_path_factory.mktemp("logs")) as bench:
-        bench.put_training_data({"part-00000.parquet": b"rows"})
         completed = bench.create_training_job("v1-0-aaaaaa", {"model.max_depth": "6"})
         failed = bench.create_training_job("v1-1-bbbbbb", {"behaviour": "fail", "failure": "bad hyperparameter"})
         tuning = bench.create_tuning_job("v2-0-cccccc", {"x": ["1", "2"]}, static={"version": "v2.0"})

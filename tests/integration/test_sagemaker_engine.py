@@ -37,8 +37,8 @@ def bench(moto_server: MotoServer, tmp_path: Path) -> Iterator[EngineBench]:
 
 
 def test_a_completed_job_leaves_its_model_at_the_output_path_and_says_so_in_its_event(bench: EngineBench) -> None:
-    # Given training data under etl/train/, one object in a nested "folder"
-    bench.put_training_data({"part-00000.parquet": b"rows", "nested/part-00001.parquet": b"more rows"})
+    # Given training data under etl/train/ (part-00000.parquet), one object in a nested "folder"
+    bench.put_training_data({"nested/part-00001.parquet": b"more rows"})
 
     # When a training job is created and runs to its end
     job = bench.create_training_job("v1-0-abc123", {"label_target": "sentiment", "model.max_depth": "6"})
@@ -75,6 +75,17 @@ def test_a_failing_job_fails_with_the_reason_it_wrote_or_its_exit_code(bench: En
     assert coded_event["detail"]["FailureReason"] == "AlgorithmError: exit code 3"
     assert "ModelArtifacts" not in reasoned_event["detail"]
     assert not bench.s3.list_objects_v2(Bucket=bench.stack.bucket, Prefix=layout.TRAINING_JOBS).get("Contents")
+
+
+def test_a_job_with_an_empty_channel_fails_before_its_container_starts(bench: EngineBench) -> None:
+    job = bench.create_training_job("v1-4-abc123", {}, channels=("train", "missing"))
+    bench.finished()
+
+    [failed] = bench.final_events(job)
+    assert failed["detail"]["TrainingJobStatus"] == "Failed"
+    assert "No S3 objects found" in failed["detail"]["FailureReason"]
+    assert f"{layout.ETL}missing/" in failed["detail"]["FailureReason"]
+    assert not (bench.engine.log_dir / f"{job}.log").exists()
 
 
 def test_a_job_past_its_max_runtime_is_stopped_and_counted_pending_until_then(bench: EngineBench) -> None:
@@ -170,6 +181,7 @@ def test_the_local_pipeline_counts_running_jobs_and_runs_as_busy(tmp_path: Path)
     no_workers = Topology(consumers=())
     with LocalPipeline(tmp_path, topology=no_workers, training_command=STANDIN_COMMAND) as pipeline:
         bench = EngineBench(pipeline.stack, pipeline.sagemaker, queue_url="")
+        bench.put_training_data({"part-00000.parquet": b"rows"})
         job = bench.create_training_job("v1-0-abc123", {"behaviour": "sleep", "seconds": "2"})
         registry = ModelRegistry(pipeline.client("dynamodb"), pipeline.stack.ledger_table)
         registry.record_run(job, Version(1, 0), kind="training", deadline=time.time() + 600, details={})
