@@ -114,6 +114,15 @@ def unsettled_of(files: list[UploadedFile], records: dict[str, FileRecord]) -> l
     return [f for f in files if f.file_id not in records or not records[f.file_id].is_final]
 
 
+def describe_busy(name: str, count: int) -> str:
+    """One entry of `busy_queues` in words."""
+    if name == "sagemaker":
+        return f"the local SageMaker engine is still running {count} job(s) (see logs/sagemaker/)"
+    if name == "training":
+        return f"{count} training run(s) still running in the ledger: their end has not been handled yet"
+    return f"the {name} queue still holds {count} message(s)"
+
+
 def describe_stuck(files: list[UploadedFile], records: dict[str, FileRecord], parked: list[ParkedMessage]) -> list[str]:
     """One line per file held back: by a message of its parked in a dead-letter queue (naming the
     queue), or by not having reached a final state (naming where it stands); then one line per DLQ
@@ -451,7 +460,7 @@ class LocalPipeline:
                     return SettleResult(settled=not unsettled, waited_seconds=time.monotonic() - started, stuck=stuck)
             time.sleep(poll_seconds)
         stuck = describe_stuck(files, self._records(), self.parked_messages())
-        stuck += [f"the {service} queue still holds {depth} message(s)" for service, depth in busy.items()]
+        stuck += [describe_busy(name, count) for name, count in busy.items()]
         return SettleResult(settled=False, waited_seconds=time.monotonic() - started, stuck=stuck, timed_out=True)
 
     def _records(self) -> dict[str, FileRecord]:

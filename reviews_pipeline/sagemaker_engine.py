@@ -493,7 +493,7 @@ class LocalSageMakerEngine:
             arn=description["HyperParameterTuningJobArn"],
             config=description["HyperParameterTuningJobConfig"],
             definition=description.get("TrainingJobDefinition", {}),
-            created=self._sagemaker_time(description.get("CreationTime")),
+            created=float(description.get("CreationTime") or time.time()),
         )
         with self._lock:
             self._counts.tuning_jobs += 1
@@ -527,10 +527,6 @@ class LocalSageMakerEngine:
         with self._lock:
             self._counts.trials += 1
         self.train(trial)
-
-    @staticmethod
-    def _sagemaker_time(value: Any) -> float:
-        return value if isinstance(value, float) else time.time()
 
     # -- events ---------------------------------------------------------------------------------
 
