@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from reviews_model.artifacts import MANIFEST
+from reviews_model.versions import Version
+from services.trainer.versions import ModelRegistry
 from shared import layout
 from shared.ledger import FileRecord, barrier_counter
 
 from ..runtime import LocalPipeline, UploadedFile
-from ..summary import build_summary
+from ..summary import build_summary, pipeline_events
 from .inputs import InputFile
 
 
@@ -154,3 +159,108 @@ def account_for(
     if not dead_letters_allowed and any(dead_letters.values()):
         problems.append(f"messages left in dead-letter queues: {dead_letters}")
     return Accounting(problems, rows_in, rows_lost, summary, records)
+
+
+# -- the models ---------------------------------------------------------------------------------
+
+FINISHED_VERSION_STATUSES = ("promoted", "not_promoted", "failed")
+
+
+def registry(pipeline: LocalPipeline) -> ModelRegistry:
+    return ModelRegistry(pipeline.client("dynamodb"), pipeline.stack.ledger_table)
+
+
+def key_versions(pipeline: LocalPipeline, prefix: str) -> Counter[str]:
+    """How many S3 versions each key under `prefix` has: a key written twice has two."""
+    s3 = pipeline.client("s3")
+    versions: Counter[str] = Counter()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=pipeline.stack.bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            versions[version["Key"]] += 1
+    return versions
+
+
+def model_trained_events(pipeline: LocalPipeline) -> list[dict[str, Any]]:
+    """The ModelTrained events the monitor logged, one per event id (a redelivery of one event is not two)."""
+    unique = {
+        event["id"]: event["detail"]
+        for event in pipeline_events(pipeline.store)
+        if event.get("detail-type") == "ModelTrained" and not event.get("replay-name")
+    }
+    return list(unique.values())
+
+
+def model_problems(pipeline: LocalPipeline) -> tuple[list[str], dict[str, Any]]:
+    """Do the registry, the bucket and the events agree on the models? (problems, evidence)
+
+    No version number skipped (each major's minors run 0, 1, 2, …), every version finished (promoted,
+    not promoted or failed) and no run left running, none promoted twice (one ModelTrained{promoted}
+    each, its models/vX.Y/manifest.json written once), and models/current.json naming the registry's
+    current version, with models/current/ holding that version's files whole (absent when there is none).
+    """
+    models = registry(pipeline)
+    versions = models.versions()
+    current = models.current()
+    problems: list[str] = []
+    minors: dict[int, list[int]] = {}
+    for entry in versions:
+        version = Version.parse(entry["version"])
+        minors.setdefault(version.major, []).append(version.minor)
+        if entry["status"] not in FINISHED_VERSION_STATUSES:
+            problems.append(f"model {entry['version']} was left {entry['status']}")
+    for major, taken in minors.items():
+        if taken != list(range(len(taken))):
+            problems.append(f"model versions of major {major} skip numbers: {taken}")
+    running = [run["job_name"] for run in models.runs(running_only=True)]
+    if running:
+        problems.append(f"training runs left running: {running}")
+    events = model_trained_events(pipeline)
+    promotions = Counter(str(detail["version"]) for detail in events if detail.get("promoted"))
+    problems += [f"{version} promoted {count} times" for version, count in promotions.items() if count > 1]
+    manifests = key_versions(pipeline, layout.MODELS)
+    problems += [
+        f"{key} written {count} times"
+        for key, count in manifests.items()
+        if key.endswith("/" + MANIFEST) and not key.startswith(layout.CURRENT_MODEL_PREFIX) and count > 1
+    ]
+    problems += current_model_problems(pipeline, current)
+    evidence = {
+        "versions": {entry["version"]: entry["status"] for entry in versions},
+        "current": str(current) if current else None,
+        "promotions": dict(promotions),
+        "model_trained_events": Counter(str(detail["version"]) for detail in events),
+        "runs": {run["job_name"]: run["status"] for run in models.runs()},
+    }
+    return problems, evidence
+
+
+def current_model_problems(pipeline: LocalPipeline, current: Version | None) -> list[str]:
+    """models/current.json names `current`, and models/current/ holds its files, each as its manifest hashes it."""
+    store = pipeline.store
+    pointer_key = layout.current_model_pointer_key()
+    if current is None:
+        return [f"no model is current, yet {pointer_key} exists"] if store.head(pointer_key) else []
+    if store.head(pointer_key) is None:
+        return [f"{current} is current but {pointer_key} is missing"]
+    problems = []
+    named = store.read_json(pointer_key).get("version")
+    if named != str(current):
+        problems.append(f"{pointer_key} names {named}, the registry {current}")
+    copy = layout.CURRENT_MODEL_PREFIX
+    if store.head(copy + MANIFEST) is None:
+        return [*problems, f"{copy}{MANIFEST} is missing"]
+    manifest = store.read_json(copy + MANIFEST)
+    if manifest.get("version") != str(current):
+        problems.append(f"{copy}{MANIFEST} is of {manifest.get('version')}, not {current}")
+    for name, digest in manifest["files"].items():
+        if store.head(copy + name) is None:
+            problems.append(f"{copy}{name} is missing")
+        elif hashlib.sha256(store.read_bytes(copy + name)).hexdigest() != digest:
+            problems.append(f"{copy}{name} does not match its manifest's hash")
+    return problems
+
+
+def alerts_of_kind(pipeline: LocalPipeline, kind: str) -> list[dict[str, Any]]:
+    store = pipeline.store
+    alerts = [store.read_json(key) for key in store.keys(layout.MONITORING_ALERTS)]
+    return [alert for alert in alerts if alert.get("kind") == kind]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import time
@@ -13,13 +14,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from shared import layout
+from shared.etl_schema import TOKENS, etl_arrow_schema
 from shared.ledger import barrier_counter, file_id_for
 from shared.samples import sample_s3_object_created
 
 from ..runtime import LocalPipeline, RuntimeConfig, UploadedFile
 from ..summary import pipeline_events
-from .checks import ScenarioResult, account_for
+from .checks import (
+    FINISHED_VERSION_STATUSES,
+    ScenarioResult,
+    account_for,
+    alerts_of_kind,
+    key_versions,
+    model_problems,
+    registry,
+)
 from .inputs import (
     ALEXA,
     BEAUTY,
@@ -43,6 +56,13 @@ CHUNKING: dict[str, dict[str, Any]] = {
     "chunker": {"part_size_bytes": 400_000},
 }
 SETTLE_SECONDS = 600
+FINE_FOOD = "fine-food-reviews-first1000/Reviews.csv"
+"""A second small training file: 1,000 rated reviews."""
+# A training whose final state change is lost is swept a little over a minute after its launch (the
+# shortest max runtime SageMaker takes, plus a grace), the sweeper firing every few seconds.
+QUICK_SWEEP: dict[str, Any] = {"schedule_interval_seconds": 5}
+SHORT_DEADLINE: dict[str, Any] = {"max_runtime_seconds": 60, "sweep_grace_seconds": 5}
+TRAINING_SECONDS = 300
 OUTPUT_AREAS = (layout.PROCESSED, layout.CHUNKS, layout.ETL, layout.ERRORS, layout.MODELS, layout.PREDICTIONS)
 
 
@@ -173,14 +193,17 @@ def worker_crash(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None
         {"name": "validator-crash", "service": "validator", "action": "crash", "operation": "s3:PutObject",
          "key_prefix": layout.PROCESSED},
         {"name": "etl-crash", "service": "etl", "action": "crash", "operation": "events:PutEvents", "skip": 1},
-        {"name": "trainer-crash", "service": "trainer", "action": "crash", "operation": "s3:PutObject",
-         "key_prefix": layout.MODELS, "skip": 2},
+        # The launcher, between claiming the version and creating the SageMaker job.
+        {"name": "trainer-crash", "service": "trainer", "action": "crash", "operation": "sagemaker:CreateTrainingJob"},
         {"name": "predictor-crash", "service": "predictor", "action": "crash", "operation": "s3:PutObject",
          "key_prefix": layout.PREDICTIONS, "skip": 1},
     ]  # fmt: skip
-    with running(work_dir, **FAST_RETRIES, faults=faults, services=CHUNKING) as pipeline:
+    # A short deadline: a run the crash left without its job is swept (and shows up) within the scenario.
+    services = {**CHUNKING, "trainer": SHORT_DEADLINE}
+    with running(work_dir, **FAST_RETRIES, **QUICK_SWEEP, faults=faults, services=services) as pipeline:
         uploaded = upload_all(pipeline, inputs)
         settle_and_account(pipeline, uploaded, inputs, result)
+        wait_for(models_finished(pipeline), TRAINING_SECONDS, "every training finished")
         record_faults(pipeline, result)
         restarts = {service: worker.restarts for service, worker in pipeline.pool.workers.items()}
         result.evidence["restarts"] = restarts
@@ -188,6 +211,10 @@ def worker_crash(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None
             if restarts.get(service, 0) < 1:
                 result.problems.append(f"the {service} worker was never restarted: it did not crash")
         result.problems += duplicate_output_problems(pipeline)
+        check_models(pipeline, result)
+        failed = [version for version, status in result.evidence["models"]["versions"].items() if status == "failed"]
+        if failed:
+            result.problems.append(f"a crashed launch left failed versions behind: {failed}")
 
 
 def duplicate_output_problems(pipeline: LocalPipeline) -> list[str]:
@@ -462,6 +489,176 @@ def hostile_inputs(data_dir: Path, work_dir: Path, result: ScenarioResult) -> No
         result.evidence["refused"] = {what: records[file_id].reason for what, file_id in forged_ids.items()}
 
 
+# -- training on SageMaker ----------------------------------------------------------------------
+
+
+def models_finished(pipeline: LocalPipeline, at_least: int = 1) -> Callable[[], bool]:
+    """A wait condition: `at_least` versions claimed, every one finished, no training run still running."""
+
+    def finished() -> bool:
+        models = registry(pipeline)
+        versions = models.versions()
+        return (
+            len(versions) >= at_least
+            and all(entry["status"] in FINISHED_VERSION_STATUSES for entry in versions)
+            and not models.runs(running_only=True)
+        )
+
+    return finished
+
+
+def check_models(pipeline: LocalPipeline, result: ScenarioResult, label: str = "models") -> dict[str, Any]:
+    """The registry, bucket and events agree on the models (checks.model_problems); the evidence, kept as `label`."""
+    problems, evidence = model_problems(pipeline)
+    result.problems += [f"{label}: {problem}" for problem in problems]
+    result.evidence[label] = evidence
+    return evidence
+
+
+def train_once(pipeline: LocalPipeline, data_dir: Path, result: ScenarioResult, name: str = GIFT_CARD) -> str:
+    """Upload one real training file, wait until it is settled and its training finished; the version trained."""
+    inputs = [real_file(data_dir, name, "train")]
+    claimed = len(registry(pipeline).versions())
+    uploaded = upload_all(pipeline, inputs)
+    settle_and_account(pipeline, uploaded, inputs, result)
+    wait_for(models_finished(pipeline, claimed + 1), TRAINING_SECONDS, f"the training on {Path(name).name}")
+    return str(registry(pipeline).versions()[-1]["version"])
+
+
+def training_failure(pipeline: LocalPipeline, version: str, result: ScenarioResult, words: str) -> dict[str, Any]:
+    """A failed training: `version` failed for a reason holding `words`, alerted, nothing promoted or written."""
+    store = pipeline.store
+    entry = next(entry for entry in registry(pipeline).versions() if entry["version"] == version)
+    if entry["status"] != "failed":
+        result.problems.append(f"{version} is {entry['status']}, not failed")
+    reason = str(entry.get("reason", ""))
+    if words not in reason:
+        result.problems.append(f"{version} failed for {reason!r}, not {words!r}")
+
+    def alerted() -> list[dict[str, Any]]:
+        return [a for a in alerts_of_kind(pipeline, "training_failed") if a["details"].get("version") == version]
+
+    wait_for(lambda: bool(alerted()), 60, f"the training_failed alert of {version}")
+    if registry(pipeline).current() is not None:
+        result.problems.append(f"a model is current after {version} failed")
+    if store.head(layout.current_model_pointer_key()) is not None:
+        result.problems.append(f"{layout.current_model_pointer_key()} exists though nothing was promoted")
+    written = list(store.keys(layout.model_prefix(version)))
+    if written:
+        result.problems.append(f"the failed {version} has files: {written}")
+    return {"version": version, "reason": reason, "alert": alerted()[0]["message"]}
+
+
+STRAY_ETL_KEY = f"{layout.etl_prefix('train')}older-etl/part-00000.parquet"
+
+
+def stray_etl_file() -> bytes:
+    """An etl/train/ parquet file of another schema (an older ETL's, without the tokens column).
+
+    The launcher reads only the ratings of the corpus and counts it in; the training job reads every
+    column it trains on and fails on it, as on any etl file it cannot read.
+    """
+    schema = etl_arrow_schema()
+    older = pa.schema([column for column in schema if column.name != TOKENS])
+    buffer = io.BytesIO()
+    pq.write_table(older.empty_table(), buffer)
+    return buffer.getvalue()
+
+
+def training_job_fails(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """Training jobs that fail (an unreadable etl file; settings under which no n-gram survives): the version is
+    marked failed and alerted, nothing is promoted; with the cause removed, the next training file promotes."""
+    with running(work_dir / "stray-etl-file", **FAST_RETRIES) as pipeline:
+        pipeline.store.write_bytes(STRAY_ETL_KEY, stray_etl_file(), "application/octet-stream")
+        result.faults.append({"name": "stray-etl-file", "what": f"{STRAY_ETL_KEY}, without tokens, in the corpus",
+                              "injected": 1})  # fmt: skip
+        failed = train_once(pipeline, data_dir, result)
+        evidence = training_failure(pipeline, failed, result, STRAY_ETL_KEY)
+        # The cause removed: the next training file's trigger trains on the corpus, the next version.
+        pipeline.client("s3").delete_object(Bucket=pipeline.stack.bucket, Key=STRAY_ETL_KEY)
+        fixed = train_once(pipeline, data_dir, result, FINE_FOOD)
+        models = check_models(pipeline, result, "stray_etl_file_models")
+        if models["versions"] != {failed: "failed", fixed: "promoted"} or models["current"] != fixed:
+            result.problems.append(f"after the fix, expected {failed} failed and {fixed} promoted: {models}")
+        result.evidence["stray_etl_file"] = {**evidence, "fixed_by": fixed}
+
+    # An n-gram must occur in a million reviews, more than the corpus holds: scikit-learn refuses to fit.
+    settings = {"trainer": {"features": {"min_df": 1_000_000}}}
+    with running(work_dir / "bad-hyperparameter", **FAST_RETRIES, services=settings) as pipeline:
+        result.faults.append({"name": "bad-hyperparameter", "what": "features.min_df 1000000", "injected": 1})
+        failed = train_once(pipeline, data_dir, result)
+        result.evidence["bad_hyperparameter"] = training_failure(pipeline, failed, result, "min_df")
+        check_models(pipeline, result, "bad_hyperparameter_models")
+
+
+def state_change_events(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """SageMaker's state changes each delivered three times, then the final one lost: one version, promoted once."""
+    with running(work_dir / "repeated", **FAST_RETRIES, sagemaker={"repeated_state_changes": 3}) as pipeline:
+        version = train_once(pipeline, data_dir, result)
+        engine = pipeline.sagemaker_report()
+        result.faults.append({"name": "repeated-state-changes", "what": "each state-change event put 3 times",
+                              "injected": engine["events_repeated"]})  # fmt: skip
+        if engine["events_repeated"] < 2:
+            result.problems.append(f"no state change was repeated: {engine}")
+        models = check_models(pipeline, result, "repeated_models")
+        written = key_versions(pipeline, layout.MODELS)
+        result.evidence["repeated"] = {
+            "version": version,
+            "status": models["versions"].get(version),
+            "manifest_writes": written[f"{layout.model_prefix(version)}manifest.json"],
+            "pointer_writes": written[layout.current_model_pointer_key()],
+            "model_trained_events": models["model_trained_events"].get(version, 0),
+        }
+        if models["versions"] != {version: "promoted"}:
+            result.problems.append(f"repeated state changes: expected {version} promoted alone, got {models}")
+        if result.evidence["repeated"]["model_trained_events"] != 1:
+            result.problems.append(f"ModelTrained for {version} published {models['model_trained_events']} times")
+
+    lost = {"sagemaker": {"lost_state_changes": 1}, "services": {"trainer": SHORT_DEADLINE}}
+    with running(work_dir / "lost", **FAST_RETRIES, **QUICK_SWEEP, **lost) as pipeline:
+        version = train_once(pipeline, data_dir, result)
+        engine = pipeline.sagemaker_report()
+        result.faults.append({"name": "lost-state-change", "what": "the job's final state change never put",
+                              "injected": len(engine["events_lost"])})  # fmt: skip
+        models = check_models(pipeline, result, "lost_models")
+        log = (work_dir / "lost" / "logs" / "trainingfinisher.log").read_text(encoding="utf-8", errors="replace")
+        swept = log.count("no state change came for a job past its deadline")
+        result.evidence["lost"] = {"version": version, "status": models["versions"].get(version), "swept": swept}
+        if models["versions"] != {version: "promoted"}:
+            result.problems.append(f"lost state change: expected {version} promoted by the sweeper, got {models}")
+        if swept < 1:
+            result.problems.append("the sweeper never finished the run whose state change was lost")
+
+
+def finisher_crash(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """The finisher killed mid-promotion (its first write to models/current/): redelivered, promoted once, whole."""
+    faults = [
+        {"name": "finisher-crash", "service": "trainingfinisher", "action": "crash", "operation": "s3:PutObject",
+         "key_prefix": "models/current"},
+    ]  # fmt: skip
+    with running(work_dir, **FAST_RETRIES, faults=faults) as pipeline:
+        version = train_once(pipeline, data_dir, result)
+        record_faults(pipeline, result)
+        restarts = pipeline.pool.workers["trainingfinisher"].restarts
+        if restarts < 1:
+            result.problems.append("the finisher's worker was never restarted: it did not crash")
+        models = check_models(pipeline, result)
+        if models["versions"] != {version: "promoted"} or models["current"] != version:
+            result.problems.append(f"expected {version} promoted and current, got {models}")
+        written = key_versions(pipeline, layout.CURRENT_MODEL_PREFIX) + key_versions(
+            pipeline, layout.current_model_pointer_key()
+        )
+        rewritten = {key: count for key, count in written.items() if count > 1}
+        if rewritten:
+            result.problems.append(f"the current model's files written more than once: {rewritten}")
+        result.evidence["finisher"] = {
+            "version": version,
+            "restarts": restarts,
+            "model_trained_events": models["model_trained_events"].get(version, 0),
+            "current_files": sorted(written),
+        }
+
+
 class _Tripwire:
     """Unpickling this creates a file: proof, if the file appears, that a pickle from storage was loaded."""
 
@@ -482,7 +679,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("archive_replay", "Every event replayed from the bus archive", archive_replay),
     Scenario("load", "200 files at once: valid, invalid and oversize", load),
     Scenario("hostile_inputs", "Forged events, hostile keys, a pickled model", hostile_inputs),
-)
+    Scenario("training_job_fails", "Failed training jobs: alerted, nothing promoted; fixed, the next promotes",
+             training_job_fails),
+    Scenario("state_change_events", "SageMaker state changes repeated 3 times, then lost (swept)",
+             state_change_events),
+    Scenario("finisher_crash", "The finisher killed mid-promotion: redelivered, promoted once", finisher_crash),
+)  # fmt: skip
 
 
 def run_scenario(name: str, data_dir: Path, work_dir: Path) -> ScenarioResult:

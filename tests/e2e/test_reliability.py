@@ -99,3 +99,46 @@ def test_forged_events_hostile_keys_and_a_pickled_model_are_refused(tmp_path: Pa
     assert "not the pipeline's bucket" in refused["another bucket"]
     assert all("refused key" in reason for what, reason in refused.items() if what != "another bucket")
     assert len(result.bad_inputs) == 10
+
+
+def test_a_failed_training_job_is_alerted_promotes_nothing_and_the_next_training_file_trains_again(
+    tmp_path: Path,
+) -> None:
+    result = scenario("training_job_fails", tmp_path)
+
+    assert injected(result) == {"stray-etl-file": 1, "bad-hyperparameter": 1}
+    stray = result.evidence["stray_etl_file"]
+    assert "etl/train/older-etl/part-00000.parquet is not a readable etl parquet file" in stray["reason"]
+    assert stray["version"] in stray["alert"]
+    assert result.evidence["stray_etl_file_models"]["versions"] == {"v1.0": "failed", "v1.1": "promoted"}
+    assert result.evidence["stray_etl_file_models"]["current"] == "v1.1"
+    bad = result.evidence["bad_hyperparameter"]
+    assert "min_df" in bad["reason"]
+    assert result.evidence["bad_hyperparameter_models"]["versions"] == {"v1.0": "failed"}
+    assert result.evidence["bad_hyperparameter_models"]["current"] is None
+
+
+def test_repeated_state_changes_promote_once_and_a_lost_one_is_recovered_by_the_sweeper(tmp_path: Path) -> None:
+    result = scenario("state_change_events", tmp_path)
+
+    faults = injected(result)
+    assert faults["repeated-state-changes"] >= 2
+    assert faults["lost-state-change"] == 1
+    repeated = result.evidence["repeated"]
+    assert repeated["status"] == "promoted"
+    assert (repeated["manifest_writes"], repeated["pointer_writes"], repeated["model_trained_events"]) == (1, 1, 1)
+    lost = result.evidence["lost"]
+    assert lost["status"] == "promoted"
+    assert lost["swept"] >= 1
+
+
+def test_the_finisher_killed_mid_promotion_promotes_the_version_once_and_whole(tmp_path: Path) -> None:
+    result = scenario("finisher_crash", tmp_path)
+
+    assert injected(result) == {"finisher-crash": 1}
+    finisher = result.evidence["finisher"]
+    assert finisher["restarts"] >= 1
+    assert finisher["model_trained_events"] == 1
+    assert result.evidence["models"]["versions"] == {finisher["version"]: "promoted"}
+    assert result.evidence["models"]["current"] == finisher["version"]
+    assert "models/current/manifest.json" in finisher["current_files"]
