@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,19 @@ def load_template(path: Path) -> dict[str, Any]:
     return document
 
 
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
 def substitute_refs(value: Any, parameters: dict[str, str]) -> Any:
-    """Replace `{"Ref": name}` by the parameter's value wherever `name` is a known parameter."""
+    """Replace `{"Ref": name}` by the parameter's value wherever `name` is a known parameter, and a
+    `!Sub` string whose every `${name}` is a known parameter by the string it makes."""
     if isinstance(value, dict):
         if set(value) == {"Ref"} and value["Ref"] in parameters:
             return parameters[value["Ref"]]
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            names = _SUB_VARIABLE.findall(value["Fn::Sub"])
+            if all(name in parameters for name in names):
+                return _SUB_VARIABLE.sub(lambda match: parameters[match.group(1)], value["Fn::Sub"])
         return {key: substitute_refs(inner, parameters) for key, inner in value.items()}
     if isinstance(value, list):
         return [substitute_refs(inner, parameters) for inner in value]

@@ -41,11 +41,11 @@ class TrainingJobSettings(BaseSettings):
         default="reviews",
         max_length=16,
         pattern=r"^[a-z0-9](-*[a-z0-9])*$",
-        description="Every job of this stack is named <job_prefix>-vX-Y-…; the finisher's rules match it. Lower case: "
-        "IAM matches the jobs' ARNs, which SageMaker writes in lower case.",
+        description="Every job of this stack is named <job_prefix>-vX-Y-…; the finisher's rules match <job_prefix>-v. "
+        "Lower case: IAM matches the jobs' ARNs, which SageMaker writes in lower case.",
     )
     training_image: str = Field(
-        default="", description="ECR URI of the training image (services/Dockerfile target training)."
+        default="", description="ECR URI of the training image (services/trainer/Dockerfile.training)."
     )
     sagemaker_role_arn: str = Field(default="", description="The execution role SageMaker runs the jobs with.")
     instance_type: str = Field(default="ml.m5.2xlarge", description="One instance per job: 8 vCPU, 32 GiB.")

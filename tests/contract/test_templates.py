@@ -130,9 +130,9 @@ BUCKET_ARN = "arn:${AWS::Partition}:s3:::${BucketName}"
 TABLE_ARN = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${LedgerTableName}"
 BUS_ARN = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
 # This stack's SageMaker jobs: their ARNs hold the job name in lower case.
-TRAINING_JOB_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/${JobNamePrefix}-*"
+TRAINING_JOB_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/${JobNamePrefix}-v*"
 TUNING_JOB_ARN = (
-    "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:hyper-parameter-tuning-job/${JobNamePrefix}-*"
+    "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:hyper-parameter-tuning-job/${JobNamePrefix}-v*"
 )
 SCOPED_SERVICES = ("s3", "dynamodb", "events", "sns", "sqs", "sagemaker", "iam", "logs", "ecr")
 # Actions IAM authorises on no resource: a statement of these alone says "*".
@@ -704,7 +704,7 @@ def _execution_role_statements() -> list[dict[str, Any]]:
 
 def test_the_job_state_rules_take_this_stacks_ended_jobs_from_the_default_bus() -> None:
     rules = resources_of_type(load("trainer"), "AWS::Events::Rule")
-    this_stack = [{"prefix": {"Ref": "JobNamePrefix"}}]
+    this_stack = [{"prefix": {"Fn::Sub": "${JobNamePrefix}-v"}}]
     expected = {
         "TrainingJobStateRule": (TRAINING_JOB_STATE_CHANGE, "TrainingJobStatus", "TrainingJobName"),
         "TuningJobStateRule": (TUNING_JOB_STATE_CHANGE, "HyperParameterTuningJobStatus", "HyperParameterTuningJobName"),
@@ -821,7 +821,7 @@ def test_the_execution_role_logs_and_publishes_metrics_only_for_training_jobs() 
         "logs:CreateLogGroup": [group, f"{group}:*"],
         "logs:CreateLogStream": [group, f"{group}:*"],
         "logs:DescribeLogStreams": [group, f"{group}:*"],
-        "logs:PutLogEvents": [f"{group}:log-stream:${{JobNamePrefix}}-*"],
+        "logs:PutLogEvents": [f"{group}:log-stream:${{JobNamePrefix}}-v*"],
     }
     assert set(by_action) == set(expected_logs) | {"cloudwatch:PutMetricData"}
     for action, resources in expected_logs.items():

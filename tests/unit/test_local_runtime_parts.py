@@ -208,3 +208,11 @@ def test_a_state_file_from_before_sagemaker_still_loads(tmp_path: Path) -> None:
 
     assert (stack.job_prefix, stack.schedules) == ("", ())
     assert not [name for name in stack.environment() if name.startswith("REVIEWS_TRAINER_")]
+
+
+def test_a_sub_of_known_parameters_is_resolved_and_one_with_others_is_kept() -> None:
+    assert substitute_refs({"prefix": {"Fn::Sub": "${JobNamePrefix}-v"}}, {"JobNamePrefix": "reviews-1a2b"}) == {
+        "prefix": "reviews-1a2b-v"
+    }
+    unresolved = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}"}
+    assert substitute_refs(unresolved, {"BucketName": "b"}) == unresolved
