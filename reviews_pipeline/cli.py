@@ -309,9 +309,11 @@ def _run_phases(
 
 
 def _copy_logs(source: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    for log in source.glob("*.log"):
-        (target / log.name).write_bytes(log.read_bytes())
+    """Every worker's log, and every training job's under sagemaker/ (what CloudWatch would hold)."""
+    for log in source.rglob("*.log"):
+        copy = target / log.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(log.read_bytes())
 
 
 # -- up ---------------------------------------------------------------------------------------
