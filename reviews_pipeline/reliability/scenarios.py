@@ -66,6 +66,10 @@ TRAINING_SECONDS = 300
 OUTPUT_AREAS = (layout.PROCESSED, layout.CHUNKS, layout.ETL, layout.ERRORS, layout.MODELS, layout.PREDICTIONS)
 
 
+class ScenarioAbortedError(Exception):
+    """The scenario cannot go on (what it waits for will not come); the message is its problem."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -521,6 +525,8 @@ def train_once(pipeline: LocalPipeline, data_dir: Path, result: ScenarioResult, 
     claimed = len(registry(pipeline).versions())
     uploaded = upload_all(pipeline, inputs)
     settle_and_account(pipeline, uploaded, inputs, result)
+    if pipeline.queue_depths(dead_letter=True)["trainer"] and len(registry(pipeline).versions()) == claimed:
+        raise ScenarioAbortedError(f"no training launched for {Path(name).name}: its trigger is in the trainer's DLQ")
     wait_for(models_finished(pipeline, claimed + 1), TRAINING_SECONDS, f"the training on {Path(name).name}")
     return str(registry(pipeline).versions()[-1]["version"])
 
@@ -549,7 +555,7 @@ def training_failure(pipeline: LocalPipeline, version: str, result: ScenarioResu
     return {"version": version, "reason": reason, "alert": alerted()[0]["message"]}
 
 
-STRAY_ETL_KEY = f"{layout.etl_prefix('train')}older-etl/part-00000.parquet"
+STRAY_ETL_KEY = f"{layout.etl_prefix('train')}stray/part-00000.parquet"
 
 
 def stray_etl_file() -> bytes:
@@ -565,22 +571,41 @@ def stray_etl_file() -> bytes:
     return buffer.getvalue()
 
 
+def cut_off_etl_file() -> bytes:
+    """An etl parquet file cut off halfway, as an interrupted copy leaves one: no footer, not readable at all."""
+    schema = etl_arrow_schema()
+    rows = {"row_number": [0, 1], "rating": [1, 5], "tokens": [["broken"], ["card"]], "token_count": [1, 1],
+            "text_length": [6, 4]}  # fmt: skip
+    table = pa.table({name: rows.get(name, [None, None]) for name in schema.names}, schema=schema)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    whole = buffer.getvalue()
+    return whole[: len(whole) // 2]
+
+
+def unreadable_etl_file_then_removed(
+    pipeline: LocalPipeline, data_dir: Path, result: ScenarioResult, body: bytes, label: str
+) -> None:
+    """`body` in etl/train/ before a training file lands: its training fails, alerted; the object deleted, the
+    next training file's trigger trains the next version and promotes it. The evidence, kept as `label`."""
+    pipeline.store.write_bytes(STRAY_ETL_KEY, body, "application/octet-stream")
+    failed = train_once(pipeline, data_dir, result)
+    evidence = training_failure(pipeline, failed, result, STRAY_ETL_KEY)
+    pipeline.client("s3").delete_object(Bucket=pipeline.stack.bucket, Key=STRAY_ETL_KEY)
+    fixed = train_once(pipeline, data_dir, result, FINE_FOOD)
+    models = check_models(pipeline, result, f"{label}_models")
+    if models["versions"] != {failed: "failed", fixed: "promoted"} or models["current"] != fixed:
+        result.problems.append(f"after the fix, expected {failed} failed and {fixed} promoted: {models}")
+    result.evidence[label] = {**evidence, "fixed_by": fixed}
+
+
 def training_job_fails(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
-    """Training jobs that fail (an unreadable etl file; settings under which no n-gram survives): the version is
-    marked failed and alerted, nothing is promoted; with the cause removed, the next training file promotes."""
+    """Training jobs that fail (an etl file the job cannot read; settings under which nothing can be fitted): the
+    version is marked failed and alerted, nothing is promoted; with the cause removed, the next file promotes."""
     with running(work_dir / "stray-etl-file", **FAST_RETRIES) as pipeline:
-        pipeline.store.write_bytes(STRAY_ETL_KEY, stray_etl_file(), "application/octet-stream")
         result.faults.append({"name": "stray-etl-file", "what": f"{STRAY_ETL_KEY}, without tokens, in the corpus",
                               "injected": 1})  # fmt: skip
-        failed = train_once(pipeline, data_dir, result)
-        evidence = training_failure(pipeline, failed, result, STRAY_ETL_KEY)
-        # The cause removed: the next training file's trigger trains on the corpus, the next version.
-        pipeline.client("s3").delete_object(Bucket=pipeline.stack.bucket, Key=STRAY_ETL_KEY)
-        fixed = train_once(pipeline, data_dir, result, FINE_FOOD)
-        models = check_models(pipeline, result, "stray_etl_file_models")
-        if models["versions"] != {failed: "failed", fixed: "promoted"} or models["current"] != fixed:
-            result.problems.append(f"after the fix, expected {failed} failed and {fixed} promoted: {models}")
-        result.evidence["stray_etl_file"] = {**evidence, "fixed_by": fixed}
+        unreadable_etl_file_then_removed(pipeline, data_dir, result, stray_etl_file(), "stray_etl_file")
 
     # An n-gram must occur in a million reviews, more than the corpus holds: scikit-learn refuses to fit.
     settings = {"trainer": {"features": {"min_df": 1_000_000}}}
@@ -589,6 +614,14 @@ def training_job_fails(data_dir: Path, work_dir: Path, result: ScenarioResult) -
         failed = train_once(pipeline, data_dir, result)
         result.evidence["bad_hyperparameter"] = training_failure(pipeline, failed, result, "min_df")
         check_models(pipeline, result, "bad_hyperparameter_models")
+
+
+def corrupt_etl_file(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
+    """A corrupt etl/train/ parquet file (cut off halfway): the training fails, alerted; removed, the next promotes."""
+    with running(work_dir, **FAST_RETRIES) as pipeline:
+        result.faults.append({"name": "corrupt-etl-file", "what": f"{STRAY_ETL_KEY}, cut off halfway, in the corpus",
+                              "injected": 1})  # fmt: skip
+        unreadable_etl_file_then_removed(pipeline, data_dir, result, cut_off_etl_file(), "corrupt_etl_file")
 
 
 def state_change_events(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
@@ -681,6 +714,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("hostile_inputs", "Forged events, hostile keys, a pickled model", hostile_inputs),
     Scenario("training_job_fails", "Failed training jobs: alerted, nothing promoted; fixed, the next promotes",
              training_job_fails),
+    Scenario("corrupt_etl_file", "A corrupt etl/train/ file: the training fails, alerted; removed, the next promotes",
+             corrupt_etl_file),
     Scenario("state_change_events", "SageMaker state changes repeated 3 times, then lost (swept)",
              state_change_events),
     Scenario("finisher_crash", "The finisher killed mid-promotion: redelivered, promoted once", finisher_crash),
@@ -693,7 +728,7 @@ def run_scenario(name: str, data_dir: Path, work_dir: Path) -> ScenarioResult:
     started = time.monotonic()
     try:
         scenario.run(data_dir, work_dir, result)
-    except TimeoutError as error:
+    except (TimeoutError, ScenarioAbortedError) as error:
         result.problems.append(str(error))
     result.seconds = time.monotonic() - started
     return result

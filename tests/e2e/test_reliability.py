@@ -108,7 +108,7 @@ def test_a_failed_training_job_is_alerted_promotes_nothing_and_the_next_training
 
     assert injected(result) == {"stray-etl-file": 1, "bad-hyperparameter": 1}
     stray = result.evidence["stray_etl_file"]
-    assert "etl/train/older-etl/part-00000.parquet is not a readable etl parquet file" in stray["reason"]
+    assert "etl/train/stray/part-00000.parquet is not a readable etl parquet file" in stray["reason"]
     assert stray["version"] in stray["alert"]
     assert result.evidence["stray_etl_file_models"]["versions"] == {"v1.0": "failed", "v1.1": "promoted"}
     assert result.evidence["stray_etl_file_models"]["current"] == "v1.1"
@@ -142,3 +142,14 @@ def test_the_finisher_killed_mid_promotion_promotes_the_version_once_and_whole(t
     assert result.evidence["models"]["versions"] == {finisher["version"]: "promoted"}
     assert result.evidence["models"]["current"] == finisher["version"]
     assert "models/current/manifest.json" in finisher["current_files"]
+
+
+def test_a_corrupt_etl_file_fails_the_training_with_an_alert_and_once_removed_the_next_file_promotes(
+    tmp_path: Path,
+) -> None:
+    result = scenario("corrupt_etl_file", tmp_path)
+
+    assert injected(result) == {"corrupt-etl-file": 1}
+    corrupt = result.evidence["corrupt_etl_file"]
+    assert "etl/train/stray/part-00000.parquet is not a readable etl parquet file" in corrupt["reason"]
+    assert result.evidence["corrupt_etl_file_models"]["versions"] == {"v1.0": "failed", "v1.1": "promoted"}
