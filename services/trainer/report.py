@@ -106,7 +106,9 @@ def html_page(evaluation: Evaluation, version: str, details: Mapping[str, Any], 
     facts = "".join(
         f"<tr><th>{html.escape(str(name))}</th><td>{html.escape(str(value))}</td></tr>"
         for name, value in details.items()
+        if name != "search"
     )
+    search = search_section(details.get("search"))
     pictures = "".join(
         f'<img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(body).decode()}">'
         for name, body in images.items()
@@ -120,9 +122,36 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}img{{max-width:100
 macro-F1 <b>{evaluation.macro_f1:.3f}</b>, weighted F1 {evaluation.weighted_f1:.3f}.</p>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{rows}</table>
 <table>{facts}</table>
+{search}
 {pictures}
 </body></html>"""
     return page.encode()
+
+
+def search_section(search: Mapping[str, Any] | None) -> str:
+    """The grid search's trials, best first, when the version came out of one."""
+    if not search:
+        return ""
+    best = (search.get("best") or {}).get("training_job")
+    trials = sorted(search.get("results", []), key=lambda trial: -(trial.get("objective") or -1.0))
+    rows = "".join(
+        f"<tr><td>{'&#9733;' if trial['training_job'] == best else ''}</td>"
+        f"<td>{html.escape(', '.join(f'{name}={value}' for name, value in trial['parameters'].items()))}</td>"
+        f"<td>{_objective(trial.get('objective'))}</td>"
+        f"<td>{html.escape(trial['status'])}</td><td>{html.escape(trial['training_job'])}</td></tr>"
+        for trial in trials
+    )
+    return (
+        f"<h2>Grid search: {search['trials']} trials ({html.escape(str(search.get('tuning_job')))})</h2>"
+        f"<p>Ranked by {html.escape(str(search.get('objective_metric')))}, on validation rows carved out of the "
+        "training split; the test split above decided promotion only.</p>"
+        "<table><tr><th></th><th>parameters</th><th>objective</th><th>status</th><th>training job</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _objective(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 def report_files(

@@ -617,3 +617,7 @@ def test_a_grid_search_tunes_on_validation_and_promotes_the_best_trial(
     assert (trained["version"], trained["promoted"]) == ("v1.0", True)
     (entry,) = store(stack).read_json(layout.model_index_key())["versions"]
     assert entry["search"]["best"]["parameters"] == best["parameters"]
+    # And the report lists every trial
+    page = store(stack).read_bytes(layout.metrics_report_key("v1.0", "report.html")).decode()
+    assert "Grid search: 2 trials" in page
+    assert all(result["training_job"] in page for result in search["results"])
