@@ -282,10 +282,11 @@ def duplicate_delivery(data_dir: Path, work_dir: Path, result: ScenarioResult) -
 def refused_events(data_dir: Path, work_dir: Path, result: ScenarioResult) -> None:
     """EventBridge refuses some entries of PutEvents; every service's publisher must retry them."""
     inputs = small_run(data_dir)
+    # The trainer publishes through its finisher (ModelTrained); its launcher only ever says TrainingSkipped.
     faults = [
         {"name": f"{service}-events-refused", "service": service, "action": "refuse_events",
          "operation": "events:PutEvents", "times": 2}
-        for service in ("receiver", "validator", "etl", "trainer", "predictor")
+        for service in ("receiver", "validator", "etl", "trainingfinisher", "predictor")
     ]  # fmt: skip
     with running(work_dir, **FAST_RETRIES, faults=faults) as pipeline:
         uploaded = upload_all(pipeline, inputs)
