@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
@@ -147,6 +148,9 @@ class TrainerService:
             "compared_with": str(current) if current else None,
             "search_space": self.jobs.search_space if searching else None,
         }
+        # The job first, its records after: a launch that dies in between is retried with the same claimed
+        # version, so the same job name, which SageMaker refuses to create twice (start_job keeps it).
+        self.start_job(name, version, current, searching)
         deadline = time.time() + self.jobs.max_runtime_seconds + self.jobs.sweep_grace_seconds
         self.registry.record_run(
             name, version, kind=TUNING if searching else TRAINING, deadline=deadline, details=run_details
@@ -161,7 +165,6 @@ class TrainerService:
                 **run_details,
             },
         )
-        self.start_job(name, version, current, searching)
         ledger.set_stage_status(root, TRAINING, running_status(str(version), name))
         for other in covered:
             ledger.set_stage_status(other, TRAINING, in_training_status(str(version)))
@@ -201,7 +204,13 @@ class TrainerService:
         keys = [key for key in store.keys(layout.etl_prefix("train")) if key.endswith(".parquet")]
         counts = dict.fromkeys(self.settings.classes, 0)
         for key in keys:
-            ratings = pq.read_table(io.BytesIO(store.read_bytes(key)), columns=[RATING]).column(RATING)
+            try:
+                ratings = pq.read_table(io.BytesIO(store.read_bytes(key)), columns=[RATING]).column(RATING)
+            except (pa.ArrowException, KeyError) as error:
+                # Not the launcher's to judge: the job reads the corpus and fails naming the file, so the
+                # version is marked failed with an alert, rather than every trigger failing here unseen.
+                self.observability.logger.warning("an etl/train/ file is unreadable", key=key, error=str(error))
+                continue
             labels = labels_for(ratings.combine_chunks(), self.settings.label_target)
             for entry in pc.value_counts(labels.drop_null()).to_pylist():
                 if entry["values"] in counts:
@@ -323,12 +332,12 @@ class TrainerService:
         version = Version.parse(run["version"])
         try:
             output = self.read_output(artifact_key, run["version"])
-        except UnsafeModelError as error:
+            evaluation_document = json.loads(output.evaluation)
+            evaluation = Evaluation.model_validate(evaluation_document["evaluation"])
+            model = model_from_files(output.model_files)
+        except (UnsafeModelError, ValueError, KeyError) as error:
             # A job that completed with outputs we refuse to load did not produce a usable model.
             return self.fail(run, "Completed", f"its output was refused: {error}", search)
-        evaluation_document = json.loads(output.evaluation)
-        evaluation = Evaluation.model_validate(evaluation_document["evaluation"])
-        model = model_from_files(output.model_files)
         prefix = layout.model_prefix(str(version))
         details = {
             **evaluation_document["details"],
