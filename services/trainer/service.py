@@ -80,7 +80,7 @@ from .jobs import (
 from .report import REPORT_HTML, report_files
 from .training import LabelledReviews, NotEnoughDataError, TrainerSettings, evaluate_model, shortage
 from .training_output import TrainingOutput, read_training_output
-from .version_rules import PromotionDecision, configuration_identity, decide_promotion
+from .version_rules import PromotionDecision, configuration_identity, decide_promotion, superseded
 from .versions import RUNNING, ModelRegistry
 
 if TYPE_CHECKING:
@@ -457,11 +457,17 @@ class TrainerService:
         """(the current version it was compared with, the decision); on promotion the registry names `version`."""
         for _ in range(_PROMOTION_ATTEMPTS):
             current = self.registry.current()
-            if current is None or current == version:
-                current_f1, note = None, None
-            else:
-                current_f1, note = self.score_current(current, evaluation, output)
-            decision = decide_promotion(macro_f1, self.settings.min_macro_f1, current, current_f1, note)
+            decision = superseded(
+                version,
+                self.registry.claimed_at(version),
+                current,
+                self.registry.claimed_at(current) if current is not None and current != version else None,
+            )
+            if decision is None:
+                current_f1, note = (None, None)
+                if current is not None and current != version:
+                    current_f1, note = self.score_current(current, evaluation, output)
+                decision = decide_promotion(macro_f1, self.settings.min_macro_f1, current, current_f1, note)
             if not decision.promote or current == version or self.registry.swap_current(current, version):
                 return (None if current == version else current), decision
             # Another version was promoted meanwhile: compare with that one.

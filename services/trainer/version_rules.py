@@ -67,3 +67,18 @@ def decide_promotion(
             "on the same test split",
         )
     return PromotionDecision(True, current_note)
+
+
+def superseded(
+    version: Version, claimed_at: float, current: Version | None, current_claimed_at: float | None
+) -> PromotionDecision | None:
+    """Not promoted: the current version was launched after this one, so it read every file this one did.
+
+    Training jobs run side by side and finish in any order; an earlier launch that finishes last is
+    measured on its own, older test split and could otherwise replace a model trained on more data.
+    """
+    if current is None or current_claimed_at is None or current_claimed_at <= claimed_at:
+        return None
+    return PromotionDecision(
+        False, f"{current}, launched after {version} on a corpus that holds all of its files, is already current"
+    )

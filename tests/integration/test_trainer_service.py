@@ -435,10 +435,8 @@ def test_a_retraining_below_the_floor_is_kept_but_not_promoted(
     assert [channel["ChannelName"] for channel in job["InputDataConfig"]] == ["train", "current"]
 
 
-def test_a_version_promoted_while_a_job_ran_is_compared_on_that_jobs_test_split(
-    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given two jobs running at once (the second file's ETL completed after the first was launched)
+def two_jobs_at_once(stack: MotoStack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two running jobs: the second file's ETL completed after the first's job was launched."""
     first, second = halves()
     early = put_etl_root(stack, first)
     mark_etl_complete(stack, early)
@@ -448,18 +446,46 @@ def test_a_version_promoted_while_a_job_ran_is_compared_on_that_jobs_test_split(
     run_trainer(etl_completed(late))
     early_run, late_run = registry(stack).runs()
     assert (early_run["version"], late_run["version"]) == ("v1.0", "v1.1")
+    return early_run, late_run
 
-    # When the later job finishes first, then the earlier one
+
+def test_a_version_promoted_while_a_job_ran_is_compared_on_that_jobs_test_split(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two jobs running at once, the later launched before any model was current
+    early_run, late_run = two_jobs_at_once(stack)
+
+    # When the earlier one finishes first (promoted), then the later one
+    run_finisher(play_training_job(stack, tmp_path, monkeypatch, early_run["job_name"]))
+    run_finisher(play_training_job(stack, tmp_path, monkeypatch, late_run["job_name"]))
+
+    # Then the later one was compared with v1.0, scored here on the later job's own test split
+    earlier, later = stack.details("ModelTrained")
+    assert (earlier["version"], earlier["promoted"], earlier["previous_version"]) == ("v1.0", True, None)
+    assert (later["version"], later["previous_version"]) == ("v1.1", "v1.0")
+    assert later["promoted"] or "below the current model v1.0" in later["reason"]
+    current = registry(stack).current()
+    assert str(current) == ("v1.1" if later["promoted"] else "v1.0")
+    assert store(stack).read_json(layout.current_model_pointer_key())["version"] == str(current)
+
+
+def test_an_earlier_launch_finishing_last_never_replaces_a_later_current(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two jobs running at once
+    early_run, late_run = two_jobs_at_once(stack)
+
+    # When the later one finishes first, then the earlier one
     run_finisher(play_training_job(stack, tmp_path, monkeypatch, late_run["job_name"]))
     run_finisher(play_training_job(stack, tmp_path, monkeypatch, early_run["job_name"]))
 
-    # Then the earlier one was compared with v1.1, promoted meanwhile, and current is one of them
+    # Then v1.1 stays current: v1.0 read fewer files, whatever it scores on its own older split
     later, earlier = stack.details("ModelTrained")
-    assert (later["version"], later["promoted"], later["previous_version"]) == ("v1.1", True, None)
-    assert (earlier["version"], earlier["previous_version"]) == ("v1.0", "v1.1")
-    current = registry(stack).current()
-    assert str(current) == ("v1.0" if earlier["promoted"] else "v1.1")
-    assert store(stack).read_json(layout.current_model_pointer_key())["version"] == str(current)
+    assert (later["version"], later["promoted"]) == ("v1.1", True)
+    assert (earlier["version"], earlier["promoted"], earlier["previous_version"]) == ("v1.0", False, "v1.1")
+    assert earlier["reason"] == "v1.1, launched after v1.0 on a corpus that holds all of its files, is already current"
+    assert registry(stack).current() == Version(1, 1)
+    assert store(stack).read_json(layout.current_model_pointer_key())["version"] == "v1.1"
 
 
 def test_a_job_whose_event_never_came_is_finished_by_the_sweeper_past_its_deadline(

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from reviews_model.features import FeatureConfig
 from reviews_model.versions import Version
-from services.trainer.version_rules import configuration_identity, decide_promotion
+from services.trainer.version_rules import configuration_identity, decide_promotion, superseded
 from services.trainer.versions import ModelRegistry
 from shared.ledger import create_ledger_table
 
@@ -86,3 +86,13 @@ def test_promotion_needs_the_floor_and_at_least_the_current_score() -> None:
     # A current model that cannot be scored on this split: the floor alone decides, and the note says why
     unscored = decide_promotion(0.6, 0.5, current, None, "the current model v1.0 predicts other classes")
     assert unscored.promote and unscored.reason is not None
+
+
+def test_a_version_launched_before_the_current_one_is_never_promoted_over_it() -> None:
+    earlier, later = Version(1, 0), Version(1, 1)
+    refused = superseded(earlier, 100.0, later, 200.0)
+    assert refused is not None and not refused.promote
+    assert superseded(later, 200.0, earlier, 100.0) is None
+    assert superseded(later, 200.0, None, None) is None
+    # Across configurations the claim time decides, not the numbers: v1.5 launched after v2.0 may replace it.
+    assert superseded(Version(1, 5), 300.0, Version(2, 0), 200.0) is None
