@@ -1,8 +1,9 @@
-"""Lambda entry points of the trainer: the launcher (EtlCompleted → a SageMaker job) and the finisher
-(SageMaker's state changes, and the sweeper's schedule → models/vX.Y/ → ModelTrained).
+"""Lambda entry points of the trainer: the launcher (EtlCompleted → a SageMaker job; ModelTrained → the
+job for the files that waited for the last one) and the finisher (SageMaker's state changes, and the
+sweeper's schedule → models/vX.Y/ → ModelTrained).
 
-The launcher runs once per trigger root file and the finisher once per (job, status) (Powertools
-idempotency): a redelivered event returns the first result. Events for inference files, or for parts
+The launcher runs once per trigger root file and per finished version, the finisher once per (job,
+status) (Powertools idempotency): a redelivered event returns the first result. Events for inference files, or for parts
 before the last, are acknowledged and ignored. The work is `service.TrainerService`'s.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.consumer import consume_events, route_aws_detail, route_detail
-from shared.events import EtlCompleted
+from shared.events import EtlCompleted, ModelTrained
 from shared.observability import observability_for
 from shared.sagemaker_events import (
     SCHEDULED_EVENT,
@@ -39,12 +40,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     def launch_once(detail: EtlCompleted) -> dict[str, Any]:
         return trainer.launch_for(detail)
 
+    @trainer.resources.ledger.once_per_version("trainer-follow-up", "[version, status]", context)
+    def follow_up_once(detail: ModelTrained) -> dict[str, Any]:
+        return trainer.launch_waiting(detail)
+
     def on_etl_completed(detail: EtlCompleted) -> None:
         if detail.dataset != "train" or not detail.root_complete:
             return
         launch_once(detail=detail)
 
-    routes = {EtlCompleted.detail_type: route_detail(EtlCompleted, on_etl_completed)}
+    routes = {
+        EtlCompleted.detail_type: route_detail(EtlCompleted, on_etl_completed),
+        ModelTrained.detail_type: route_detail(ModelTrained, lambda detail: follow_up_once(detail=detail)),
+    }
     return dict(consume_events(event, context, routes, logger))
 
 

@@ -5,6 +5,11 @@ training job was launched are inside it: they are marked `in training for vX.Y` 
 `covered by vX.Y` once the job's version is written, and their own triggers, queued behind the first,
 launch nothing more. Twenty files dropped at once train a handful of times, not twenty.
 
+One training job runs at a time: a trigger arriving while one runs launches nothing and its root
+reads `waiting for vX.Y to finish`; the ModelTrained of that job makes the launcher train once on
+every root still waiting (or skipped, or failed), so files dropped over a few minutes cost two
+trainings, not one per file.
+
 A root whose own trigger found too little data (`skipped: …`), or whose training job failed
 (`failed: …`), is taken up by the next training: that training reads its reviews again.
 """
@@ -17,6 +22,7 @@ COVERED_BY = "covered by "
 IN_TRAINING = "in training for "
 RUNNING = "running "
 SKIPPED = "skipped: "
+WAITING = "waiting for "
 FAILED = "failed: "
 COMPLETED = "completed"
 
@@ -36,6 +42,15 @@ def running_status(version: str, job_name: str) -> str:
     return f"{RUNNING}{version} (SageMaker job {job_name})"
 
 
+def waiting_status(running_version: str) -> str:
+    """A root whose trigger came while a training ran: the next training, launched when that one ends, takes it."""
+    return f"{WAITING}{running_version} to finish"
+
+
+def is_waiting(status: str) -> bool:
+    return status.startswith(WAITING)
+
+
 def skipped_status(shortage: str) -> str:
     """The training status of a trigger whose corpus had too few reviews to train (`shortage` says what)."""
     return f"{SKIPPED}{shortage}"
@@ -52,8 +67,9 @@ def is_covered(status: str) -> bool:
 
 
 def may_be_covered(status: str) -> bool:
-    """A root no training has taken up, one whose trigger found too little data, or one whose training failed."""
-    return not status or status.startswith((SKIPPED, FAILED))
+    """A root no training has taken up, one waiting for the running one, one whose trigger found too little
+    data, or one whose training failed."""
+    return not status or status.startswith((SKIPPED, FAILED, WAITING))
 
 
 def roots_covered_by(trigger: str, ready: Iterable[str], statuses: Mapping[str, str]) -> list[str]:

@@ -95,7 +95,7 @@ def job_name(prefix: str, version: str, claimed_at: float) -> str:
 
     Derived from the claim alone, so a retried launch names the same job and SageMaker refuses a second one.
     """
-    name = f"{prefix}-{version.replace('.', '-')}-{_base36(int(claimed_at * 10))[-6:]}"
+    name = f"{prefix}-{version.replace('.', '-')}-{_base36(int(claimed_at * 1000))[-6:]}"
     if len(name) > TUNING_JOB_NAME_LIMIT:
         raise ValueError(f"job name {name!r} is longer than SageMaker's {TUNING_JOB_NAME_LIMIT} for a tuning job")
     return name

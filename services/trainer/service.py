@@ -63,9 +63,11 @@ from .coalescing import (
     failed_status,
     in_training_status,
     is_covered,
+    is_waiting,
     roots_covered_by,
     running_status,
     skipped_status,
+    waiting_status,
 )
 from .evaluation import Evaluation
 from .hyperparameters import to_hyperparameters
@@ -108,25 +110,58 @@ class TrainerService:
     def launch_for(self, trigger: EtlCompleted) -> dict[str, Any]:
         """Launch a training over the whole corpus for a training root whose ETL completed, unless one covers it.
 
+        While another training job runs, the root waits for it (one job at a time: files dropped over
+        a few minutes train twice, not once each); `launch_waiting` takes it up when that job ends.
         A corpus with too few reviews in some class is an expected state, not a fault: TrainingSkipped
         is published, the root's stage reads `skipped: too few labelled reviews, …`, and the next
         training file's trigger trains on the whole corpus (taking the skipped roots up).
         """
-        ledger = self.resources.ledger
-        logger = self.observability.logger
         root = trigger.root_file_id
+        logger = self.observability.logger
         if is_covered(status := self.training_status(root)):
             logger.info("no training launched: a training already covers this file", root_file_id=root, status=status)
             return {"skipped": status}
+        running = self.running_job()
+        if running is not None:
+            self.resources.ledger.set_stage_status(root, TRAINING, waiting_status(running["version"]))
+            logger.info("training deferred: a job is running", root_file_id=root, running_job=running["job_name"])
+            return {"waiting_for": running["job_name"]}
+        return self.launch(root, trigger.correlation_id)
+
+    def launch_waiting(self, finished: ModelTrained) -> dict[str, Any]:
+        """A training ended: launch one training for the roots that waited for it (their triggers came meanwhile)."""
+        running = self.running_job(other_than=finished.version)
+        if running is not None:
+            return {"waiting_for": running["job_name"]}
+        waiting = [root for root in self.roots_with_complete_etl() if is_waiting(self.training_status(root))]
+        if not waiting:
+            return {"waiting": 0}
+        record = self.resources.ledger.get(waiting[0])
+        correlation_id = record.correlation_id if record is not None else waiting[0]
+        return self.launch(waiting[0], correlation_id)
+
+    def running_job(self, other_than: str | None = None) -> dict[str, Any] | None:
+        """A job this stack launched and has not seen end (one past its deadline no longer holds others back:
+        its event was lost, and the sweep finishes it)."""
+        now = time.time()
+        for run in self.registry.runs(running_only=True):
+            if run["version"] != other_than and run["deadline"] > now:
+                return run
+        return None
+
+    def launch(self, root: str, correlation_id: str) -> dict[str, Any]:
+        """Claim the version, start the job over etl/train/ as it is now, and record what the job covers."""
+        ledger = self.resources.ledger
+        logger = self.observability.logger
         # Listed before the job is created: files complete by then are surely in the corpus it reads.
         ready = self.roots_with_complete_etl()
         class_counts, files_read = self.corpus_class_counts()
         if min(class_counts.values(), default=0) < self.settings.min_reviews_per_class:
-            skipped = self.training_skipped(class_counts, files_read, trigger)
+            skipped = self.training_skipped(class_counts, files_read, root, correlation_id)
             self.resources.publisher("trainer").publish(skipped)
-            ledger.set_stage_status(
-                root, TRAINING, skipped_status(shortage(class_counts, skipped.min_reviews_per_class))
-            )
+            status = skipped_status(shortage(class_counts, skipped.min_reviews_per_class))
+            for untrained in [root, *(other for other in ready if is_waiting(self.training_status(other)))]:
+                ledger.set_stage_status(untrained, TRAINING, status)
             logger.info("no model trained", reason=skipped.reason, class_counts=class_counts)
             return {"skipped": skipped.reason}
 
@@ -143,7 +178,7 @@ class TrainerService:
         covered = roots_covered_by(root, ready, statuses)
         run_details = {
             "trigger_root_file_id": root,
-            "correlation_id": trigger.correlation_id,
+            "correlation_id": correlation_id,
             "covered_roots": covered,
             "compared_with": str(current) if current else None,
             "search_space": self.jobs.search_space if searching else None,
@@ -217,17 +252,19 @@ class TrainerService:
                     counts[entry["values"]] += int(entry["counts"])
         return counts, len(keys)
 
-    def training_skipped(self, class_counts: dict[str, int], files_read: int, trigger: EtlCompleted) -> TrainingSkipped:
+    def training_skipped(
+        self, class_counts: dict[str, int], files_read: int, root: str, correlation_id: str
+    ) -> TrainingSkipped:
         error = NotEnoughDataError(class_counts, self.settings.min_reviews_per_class)
         return TrainingSkipped(
-            correlation_id=trigger.correlation_id,
+            correlation_id=correlation_id,
             reason=f"no model trained: {error} ({self.settings.label_target} labels, over every training file so far); "
             "add more training files: the next one trains on them all",
             class_counts=class_counts,
             min_reviews_per_class=error.minimum,
             label_target=self.settings.label_target,
             etl_files=files_read,
-            trigger_root_file_id=trigger.root_file_id,
+            trigger_root_file_id=root,
         )
 
     def training_status(self, root_file_id: str) -> str:

@@ -79,11 +79,19 @@ ROUTES: list[tuple[str, Any, set[str]]] = [
         lambda bucket: _with_detail(sample_event("EtlCompleted"), dataset="inference", root_complete=False),
         {"predictor", "monitor"},
     ),
-    ("ModelTrained promoted", lambda bucket: sample_event("ModelTrained"), {"predictor", "monitor"}),
+    # The trainer hears every ModelTrained: the files that waited for that training are trained on next.
+    ("ModelTrained promoted", lambda bucket: sample_event("ModelTrained"), {"predictor", "monitor", "trainer"}),
     (
         "ModelTrained not promoted",
         lambda bucket: _with_detail(sample_event("ModelTrained"), promoted=False, reason="below the floor"),
-        {"monitor"},
+        {"monitor", "trainer"},
+    ),
+    (
+        "ModelTrained failed",
+        lambda bucket: _with_detail(
+            sample_event("ModelTrained"), promoted=False, status="failed", metrics={}, failure_reason="AlgorithmError"
+        ),
+        {"monitor", "trainer"},
     ),
     ("TrainingSkipped", lambda bucket: sample_event("TrainingSkipped"), {"monitor"}),
     ("PredictionsCompleted", lambda bucket: sample_event("PredictionsCompleted"), {"monitor"}),

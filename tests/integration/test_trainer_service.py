@@ -26,11 +26,13 @@ from services.etl.transform import EtlSettings, transform_table
 from services.trainer import sagemaker_entry
 from services.trainer.app import finisher_handler, lambda_handler
 from services.trainer.hyperparameters import grid, setting_names
+from services.trainer.service import trainer_service
 from services.trainer.versions import ModelRegistry
 from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
 from shared import layout
 from shared.events import ModelTrained, TrainingSkipped
 from shared.ledger import FileRecord
+from shared.observability import observability_for
 from shared.sagemaker_events import SCHEDULED_EVENT, TRAINING_JOB_STATE_CHANGE, TUNING_JOB_STATE_CHANGE
 from shared.samples import sample_event, sqs_wrapped
 from shared.storage import ObjectStore
@@ -436,17 +438,65 @@ def test_a_retraining_below_the_floor_is_kept_but_not_promoted(
 
 
 def two_jobs_at_once(stack: MotoStack) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two running jobs: the second file's ETL completed after the first's job was launched."""
+    """Two running jobs, as two launchers racing (at most two run at once) can leave them."""
     first, second = halves()
     early = put_etl_root(stack, first)
     mark_etl_complete(stack, early)
     run_trainer(etl_completed(early))
     late = put_etl_root(stack, second)
     mark_etl_complete(stack, late)
-    run_trainer(etl_completed(late))
+    trainer_service(observability_for("trainer")).launch(late, late)
     early_run, late_run = registry(stack).runs()
     assert (early_run["version"], late_run["version"]) == ("v1.0", "v1.1")
     return early_run, late_run
+
+
+def model_trained_event(detail: dict[str, Any]) -> dict[str, Any]:
+    event = sample_event("ModelTrained")
+    return {**event, "id": str(uuid.uuid4()), "detail": detail}
+
+
+def test_a_trigger_while_a_job_runs_waits_and_the_jobs_end_trains_once_on_every_file_that_waited(
+    stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job running for one file, and two more files whose ETL completes meanwhile
+    first, second = halves()
+    running_root = put_etl_root(stack, first)
+    mark_etl_complete(stack, running_root)
+    run_trainer(etl_completed(running_root))
+    waiting_roots = [put_etl_root(stack, half) for half in halves_of(second)]
+    for root in waiting_roots:
+        mark_etl_complete(stack, root)
+        assert run_trainer(etl_completed(root)) == {"batchItemFailures": []}
+
+    # Then they launch nothing and wait for it
+    (run,) = registry(stack).runs()
+    for root in waiting_roots:
+        assert stack.record(root).stages["training"] == "waiting for v1.0 to finish"
+
+    # When the running job ends and its ModelTrained reaches the launcher (twice: a redelivery)
+    run_finisher(play_training_job(stack, tmp_path, monkeypatch, run["job_name"]))
+    (trained,) = stack.details("ModelTrained")
+    assert run_trainer(model_trained_event(trained)) == {"batchItemFailures": []}
+    assert run_trainer(model_trained_event(trained)) == {"batchItemFailures": []}
+
+    # Then one more job trains on everything, covering both files that waited
+    _, follow_up = registry(stack).runs()
+    trigger, covered = sorted(waiting_roots)  # the first waiting root (by id) triggers, the rest are covered
+    assert (follow_up["version"], follow_up["trigger_root_file_id"]) == ("v1.1", trigger)
+    assert follow_up["covered_roots"] == [covered]
+    assert len(registry(stack).runs()) == 2
+    run_finisher(play_training_job(stack, tmp_path, monkeypatch, follow_up["job_name"]))
+    assert stack.record(trigger).stages["training"] == "completed"
+    assert stack.record(covered).stages["training"] == "covered by v1.1"
+    # And its own ModelTrained finds nobody waiting: no third job
+    _, last = stack.details("ModelTrained")
+    run_trainer(model_trained_event(last))
+    assert len(registry(stack).runs()) == 2
+
+
+def halves_of(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    return table.take(np.arange(0, table.num_rows, 2)), table.take(np.arange(1, table.num_rows, 2))
 
 
 def test_a_version_promoted_while_a_job_ran_is_compared_on_that_jobs_test_split(

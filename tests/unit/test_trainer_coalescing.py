@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from services.trainer.coalescing import covered_status, is_covered, may_be_covered, roots_covered_by, skipped_status
+from services.trainer.coalescing import (
+    covered_status,
+    is_covered,
+    is_waiting,
+    may_be_covered,
+    roots_covered_by,
+    skipped_status,
+    waiting_status,
+)
 
 
 def test_a_training_covers_the_ready_roots_nobody_trained_and_those_skipped_for_too_little_data() -> None:
@@ -26,3 +34,10 @@ def test_a_covered_root_trains_nothing_more() -> None:
     assert not is_covered(skipped_status("too few labelled reviews"))
     assert not may_be_covered(covered_status("v1.2"))
     assert may_be_covered("")
+
+
+def test_a_root_waiting_for_the_running_job_is_taken_up_by_the_next_training() -> None:
+    waiting = waiting_status("v1.0")
+    assert waiting == "waiting for v1.0 to finish"
+    assert is_waiting(waiting) and may_be_covered(waiting) and not is_covered(waiting)
+    assert roots_covered_by("trigger", ["trigger", "waited"], {"waited": waiting}) == ["waited"]

@@ -112,7 +112,7 @@ def test_the_default_grid_has_twelve_valid_combinations_and_a_bigger_one_is_refu
 def test_job_names_fit_a_tuning_job_and_differ_between_claims() -> None:
     first, second = (
         job_name("reviews-1a2b3c4d", "v12-34".replace("-", "."), 1_764_590_000.0),
-        job_name("reviews-1a2b3c4d", "v12.34", 1_764_590_000.5),
+        job_name("reviews-1a2b3c4d", "v12.34", 1_764_590_000.001),
     )
     assert first != second
     assert len(first) <= 32 and first.startswith("reviews-1a2b3c4d-v12-34-")
