@@ -293,8 +293,12 @@ def test_up_shows_files_and_alerts_as_they_change_and_keeps_one_state_file_per_s
         assert stages["empty.csv"][1] == "rejected"
         assert set(view["dlq"]) >= {"validator", "etl", "trainer", "predictor"}
         assert any(alert["kind"] == "file_rejected" for alert in view["alerts"])
+        # The training job was seen running (its file's stage names it) and, finished, is no longer listed.
+        assert any("gift.tsv: validated, training running v1.0 (SageMaker job " in line for line in seen), seen
+        assert view["training_jobs"] == []
         text = run_cli("status", "--state", state)
         assert "dead-letter queues: all empty" in text.stdout and "training" in text.stdout
+        assert "training jobs running: none" in text.stdout
 
         # A message that ends in a DLQ is shown as it happens, and `status` counts it.
         stack = StackInfo.load(state)
