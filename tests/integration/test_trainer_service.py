@@ -137,6 +137,35 @@ def state_change(detail: dict[str, Any], detail_type: str = TRAINING_JOB_STATE_C
     }
 
 
+def run_container(
+    stack: MotoStack, monkeypatch: pytest.MonkeyPatch, root: Path, hyperparameters: dict[str, str], channels: Any
+) -> int:
+    """Lay out /opt/ml under `root` (hyperparameters, every channel's objects) and run the training image's
+    entry point on it, as SageMaker would; its exit code."""
+    (root / "input" / "config").mkdir(parents=True)
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    for channel in channels:
+        prefix = channel["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+        for key in store(stack).keys(prefix):
+            target = root / "input" / "data" / channel["ChannelName"] / key[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(store(stack).read_bytes(key))
+    monkeypatch.setenv("REVIEWS_SAGEMAKER_ROOT", str(root))
+    return sagemaker_entry.main(["train"])
+
+
+def upload_model(stack: MotoStack, root: Path, name: str) -> str:
+    """/opt/ml/model/ under `root` as SageMaker uploads it: model.tar.gz at the job's artifact key; the key."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path in sorted((root / "model").rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=path.relative_to(root / "model").as_posix())
+    key = layout.training_artifact_key(name)
+    stack.aws.s3.put_object(Bucket=BUCKET, Key=key, Body=archive.getvalue())
+    return key
+
+
 def play_training_job(
     stack: MotoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, **overrides: str
 ) -> dict[str, Any]:
@@ -144,17 +173,7 @@ def play_training_job(
     training image's entry point, upload /opt/ml/model/ as model.tar.gz; the state-change event it would send."""
     job = sagemaker().describe_training_job(TrainingJobName=name)
     root = tmp_path / name
-    (root / "input" / "config").mkdir(parents=True)
-    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({**job["HyperParameters"], **overrides}))
-    for channel in job["InputDataConfig"]:
-        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        prefix = uri.removeprefix(f"s3://{BUCKET}/")
-        for key in store(stack).keys(prefix):
-            target = root / "input" / "data" / channel["ChannelName"] / key[len(prefix) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(store(stack).read_bytes(key))
-    monkeypatch.setenv("REVIEWS_SAGEMAKER_ROOT", str(root))
-    exit_code = sagemaker_entry.main(["train"])
+    exit_code = run_container(stack, monkeypatch, root, {**job["HyperParameters"], **overrides}, job["InputDataConfig"])
     detail: dict[str, Any] = {
         "TrainingJobName": name,
         "TrainingJobArn": job["TrainingJobArn"],
@@ -163,13 +182,7 @@ def play_training_job(
     if exit_code != 0:
         failure = (root / "output" / "failure").read_text()
         return state_change({**detail, "TrainingJobStatus": "Failed", "FailureReason": failure})
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        for path in sorted((root / "model").rglob("*")):
-            if path.is_file():
-                tar.add(path, arcname=path.relative_to(root / "model").as_posix())
-    key = layout.training_artifact_key(name)
-    stack.aws.s3.put_object(Bucket=BUCKET, Key=key, Body=archive.getvalue())
+    key = upload_model(stack, root, name)
     return state_change(
         {**detail, "TrainingJobStatus": "Completed", "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{key}"}}
     )
@@ -595,21 +608,9 @@ def play_tuning_job(
         trial = f"{name}-{number:03d}-{uuid.uuid4().hex[:8]}"
         hyperparameters = {**definition["StaticHyperParameters"], **combination}
         root = tmp_path / trial
-        (root / "input" / "config").mkdir(parents=True)
-        (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-        for channel in definition["InputDataConfig"]:
-            prefix = channel["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
-            for key in store(stack).keys(prefix):
-                target = root / "input" / "data" / channel["ChannelName"] / key[len(prefix) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(store(stack).read_bytes(key))
-        monkeypatch.setenv("REVIEWS_SAGEMAKER_ROOT", str(root))
-        assert sagemaker_entry.main(["train"]) == 0
+        assert run_container(stack, monkeypatch, root, hyperparameters, definition["InputDataConfig"]) == 0
         objectives[trial] = json.loads((root / "model" / "evaluation.json").read_text())["validation_macro_f1"]
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            tar.add(root / "model", arcname=".")
-        stack.aws.s3.put_object(Bucket=BUCKET, Key=layout.training_artifact_key(trial), Body=archive.getvalue())
+        key = upload_model(stack, root, trial)
         events.append(
             state_change(
                 {
@@ -619,7 +620,7 @@ def play_tuning_job(
                     "HyperParameters": hyperparameters,
                     "TuningJobArn": tuning["HyperParameterTuningJobArn"],
                     "FinalMetricDataList": [{"MetricName": "validation:macro_f1", "Value": objectives[trial]}],
-                    "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{layout.training_artifact_key(trial)}"},
+                    "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{key}"},
                 }
             )
         )

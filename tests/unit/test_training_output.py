@@ -45,6 +45,12 @@ def test_a_jobs_output_is_read_with_its_model_files_relative_to_the_version() ->
     assert output.test_split is None
 
 
+def test_members_named_from_the_folder_itself_are_read_as_relative() -> None:
+    # `tar -C /opt/ml/model -czf model.tar.gz .` names its members ./evaluation.json, ./model/…
+    output = read_training_output(archive(regular("./evaluation.json"), regular("./model/manifest.json")), CAP)
+    assert set(output.model_files) == {"manifest.json"}
+
+
 @pytest.mark.parametrize(
     ("member", "refusal"),
     [
