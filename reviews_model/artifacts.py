@@ -2,10 +2,12 @@
 
 Files of a version (all under one prefix, e.g. models/v1.3/):
 
-    manifest.json       format, version, label target, classes, feature configuration, heads,
-                        stacked feature names, the sha256 of every other file; written LAST
+    manifest.json       format, version, label target, classes, the classes the heads score, feature
+                        configuration, heads, stacked feature names, the sha256 of every other file;
+                        written LAST
     vocabulary.json     the n-gram terms, in TF-IDF column order
     idf.npy             float32 (terms,)
+    lexicon.npy         float32 (2, terms): each term's positive and negative lexicon valence
     heads/<name>.weights.npy   float32 (classes, terms)
     heads/<name>.bias.npy      float32 (classes,)
     booster.ubj         the XGBoost booster, UBJSON model format
@@ -16,6 +18,9 @@ kinds (a pickle, a joblib dump, …) and any file whose bytes differ from the ma
 reader never runs code from storage nor mixes files of two versions.
 
 The trainer writes versions with `model_files` and `write_model`; the predictor reads them with `load_model`.
+It also reads the previous format (`.../stacked-model/1`: whole-review TF-IDF only, heads on the target's
+classes, no lexicon), so a deployment keeps predicting with its current model until the new trainer
+promotes one.
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ if TYPE_CHECKING:
     # Only a type: importing shared.storage would bring botocore into a SageMaker or Batch job.
     from shared.storage import ObjectStore
 
-FORMAT = "amazon-reviews-nlp/stacked-model/1"
+FORMAT = "amazon-reviews-nlp/stacked-model/2"
+FORMAT_1 = "amazon-reviews-nlp/stacked-model/1"
+FORMAT_1_FEATURES = {"head_window": 0, "tail_window": 0, "lexicon": False}
+"""What format 1 computed, in today's terms."""
 MANIFEST = "manifest.json"
 VOCABULARY = "vocabulary.json"
 IDF = "idf.npy"
+LEXICON = "lexicon.npy"
 BOOSTER = "booster.ubj"
 DATA_SUFFIXES = (".json", ".npy", ".ubj")
 _PICKLE_PROTOCOL_MARK = b"\x80"
@@ -71,6 +80,8 @@ def model_files(model: StackedModel, version: str, extra: Mapping[str, Any] | No
         VOCABULARY: json.dumps(model.vocabulary.terms, ensure_ascii=False).encode(),
         IDF: _npy(model.vocabulary.idf),
     }
+    if model.vocabulary.lexicon is not None:
+        files[LEXICON] = _npy(model.vocabulary.lexicon)
     for head in model.heads:
         files[f"heads/{head.name}.weights.npy"] = _npy(head.weights)
         files[f"heads/{head.name}.bias.npy"] = _npy(head.bias)
@@ -80,6 +91,7 @@ def model_files(model: StackedModel, version: str, extra: Mapping[str, Any] | No
         "version": version,
         "label_target": model.label_target,
         "classes": list(model.classes),
+        "head_classes": None if model.head_classes is None else list(model.head_classes),
         "features": model.vocabulary.config.model_dump(),
         "heads": [{"name": head.name, "centred": head.centred} for head in model.heads],
         "feature_names": model.feature_names,
@@ -109,7 +121,7 @@ def model_from_files(files: Mapping[str, bytes]) -> StackedModel:
     if MANIFEST not in files:
         raise UnsafeModelError(f"no {MANIFEST}: not a model location, or a version still being written")
     manifest = json.loads(files[MANIFEST])
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in (FORMAT, FORMAT_1):
         raise UnsafeModelError(f"unknown model format {manifest.get('format')!r}; expected {FORMAT!r}")
     expected: dict[str, str] = manifest["files"]
     extra = sorted(set(files) - set(expected) - {MANIFEST})
@@ -122,11 +134,15 @@ def model_from_files(files: Mapping[str, bytes]) -> StackedModel:
             raise UnsafeModelError(f"{name} does not match the manifest's hash (a mix of two versions?)")
     booster = xgb.Booster()
     booster.load_model(bytearray(files[BOOSTER]))
-    vocabulary = Vocabulary(
-        config=FeatureConfig.model_validate(manifest["features"]),
-        terms=[str(term) for term in json.loads(files[VOCABULARY])],
-        idf=_read_npy(IDF, files[IDF]),
-    )
+    features = dict(manifest["features"])
+    if manifest["format"] == FORMAT_1:
+        features.update(FORMAT_1_FEATURES)
+    config = FeatureConfig.model_validate(features)
+    terms = [str(term) for term in json.loads(files[VOCABULARY])]
+    lexicon = _read_npy(LEXICON, files[LEXICON]) if LEXICON in files else None
+    if config.lexicon and (lexicon is None or lexicon.shape != (2, len(terms))):
+        raise UnsafeModelError(f"{LEXICON} is missing or does not have one column per term")
+    vocabulary = Vocabulary(config=config, terms=terms, idf=_read_npy(IDF, files[IDF]), lexicon=lexicon)
     heads = tuple(
         LinearHead(
             name=head["name"],
@@ -142,6 +158,7 @@ def model_from_files(files: Mapping[str, bytes]) -> StackedModel:
         vocabulary=vocabulary,
         heads=heads,
         booster=booster,
+        head_classes=None if manifest.get("head_classes") is None else tuple(manifest["head_classes"]),
     )
 
 

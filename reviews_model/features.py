@@ -1,27 +1,99 @@
-"""Features from the ETL's tokens: word n-gram TF-IDF and a few dense per-review figures.
+"""Features from the ETL's tokens: word n-gram TF-IDF over three windows, sentiment-lexicon sums, lengths.
 
-Fitting uses scikit-learn's TfidfVectorizer (with a pre-tokenised analyzer: the ETL already
-tokenised); what is kept of the fit is plain data — the vocabulary (terms in column order) and the
-idf weights — and every matrix, at training and at prediction time, is built from that data by
-`tfidf_matrix`, so the model and the predictor compute the same features by construction.
+One implementation for training and prediction. Every matrix is built from the Arrow token lists with
+vectorised kernels (no Python loop per review): n-grams are `binary_join_element_wise` over shifted
+slices of the flat token array, kept where both ends belong to the same review; terms become columns
+with one hash lookup (`index_in`) against the vocabulary; counts are summed per row by scipy's CSR code.
+The trainer and the predictor therefore compute the same features by construction, and a million
+reviews are vectorised in seconds rather than the minutes scikit-learn's Python analyzer takes.
+
+What a review becomes:
+
+- TF-IDF rows (1 + log tf, smoothed idf, L2 norm: scikit-learn's TfidfVectorizer, which a unit test
+  checks against) over three windows of its tokens: all of them, the first `head_window` (where the
+  ETL puts the title, and where reviewers state their verdict) and the last `tail_window` (where they
+  sum up). A review that opens with praise and ends with a complaint is the typical 3-star review; the
+  same linear heads scoring each window let the booster see that shape.
+- Sentiment-lexicon sums per window: the VADER lexicon's valences (a hand-rated, domain-independent
+  list of ~7,500 English words) as two fixed weights per vocabulary term, positive and negative; a
+  bigram "not good" carries minus the unigram's valence plus -0.74 times it, so the pair counts as
+  negated (VADER's own factor). The linear heads learn which words matter *in the training sources*
+  ("alexa" is positive there because Alexa owners were happy); the lexicon's valences do not move
+  with the sources, which is what holds up on reviews from products never seen.
+- Two length figures (log tokens, log characters).
+
+The fitted vocabulary is plain data: its terms in column order, the idf weights and the lexicon weights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 TokenLists = Sequence[Sequence[str]]
 FloatArray = npt.NDArray[np.float32]
+Tokens: TypeAlias = pa.Array | pa.ChunkedArray | TokenLists
+"""A list<string> Arrow array (one list per review) or plain lists of strings."""
 
 DENSE_FEATURES = ("log_token_count", "log_text_length")
+LEXICON_FIGURES = ("positive", "negative", "sum", "words")
+"""Per window: positive and negative valence, their sum (each over √tokens), and lexicon words per √tokens."""
+BATCH_ROWS = 65_536
+"""Reviews vectorised at a time (bounds the working memory, not the result)."""
+NEGATED_VALENCE = -0.74
+"""How much of a word's valence survives a negation right before it (VADER's N_SCALAR)."""
+NEGATORS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "nor",
+        "neither",
+        "cannot",
+        "without",
+        "hardly",
+        "barely",
+        "don't",
+        "doesn't",
+        "didn't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "won't",
+        "wouldn't",
+        "can't",
+        "couldn't",
+        "shouldn't",
+        "haven't",
+        "hasn't",
+        "hadn't",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "wont",
+        "wouldnt",
+        "cant",
+        "couldnt",
+        "shouldnt",
+    ]
+)
 
 
 class FeatureConfig(BaseModel):
@@ -33,10 +105,53 @@ class FeatureConfig(BaseModel):
     min_df: int = Field(default=2, ge=1, description="An n-gram must occur in this many training reviews.")
     max_features: int = Field(default=200_000, ge=1, description="At most this many n-grams, the most frequent.")
     sublinear_tf: bool = Field(default=True, description="Term frequency as 1 + log(tf).")
+    head_window: int = Field(
+        default=8, ge=0, description="The heads also score the n-grams within the first this many tokens (0: not)."
+    )
+    tail_window: int = Field(
+        default=12, ge=0, description="The heads also score the n-grams within the last this many tokens (0: not)."
+    )
+    lexicon: bool = Field(default=True, description="Add the sentiment lexicon's valence sums per window.")
+    vocabulary_sample_rows: int = Field(
+        default=300_000,
+        ge=1_000,
+        description="The vocabulary's terms are chosen on at most this many reviews (a seeded sample); the idf "
+        "is counted on all. The most frequent 200k n-grams of 300k reviews are those of a million, and choosing "
+        "them is what grows faster than the corpus.",
+    )
+
+    @property
+    def windows(self) -> tuple[str, ...]:
+        """The windows whose TF-IDF rows the heads score, "all" first."""
+        return ("all",) + (("head",) if self.head_window else ()) + (("tail",) if self.tail_window else ())
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The fitted features: terms in column order, their idf and lexicon weights (plain data)."""
+
+    config: FeatureConfig
+    terms: list[str]
+    idf: FloatArray
+    """One float32 weight per term."""
+    lexicon: FloatArray | None = None
+    """(2, terms) float32: each term's positive and negative valence; None when the config has no lexicon."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lookup", pa.array(self.terms, pa.string()))
+
+    @property
+    def lookup(self) -> pa.Array:
+        """The terms as an Arrow array: the value set every review's n-grams are looked up in."""
+        lookup: pa.Array = self.__dict__["_lookup"]
+        return lookup
 
 
 def ngrams_of(ngram_max: int) -> Any:
-    """The analyzer: a review's tokens and its n-grams up to `ngram_max`, joined by single spaces."""
+    """A scikit-learn analyzer: a review's tokens and its n-grams up to `ngram_max`, joined by single spaces.
+
+    The reference the vectorised kernels are tested against, and the peers' analyzer in the benchmarks.
+    """
 
     def ngrams(tokens: Sequence[str]) -> list[str]:
         terms = list(tokens)
@@ -47,44 +162,155 @@ def ngrams_of(ngram_max: int) -> Any:
     return ngrams
 
 
+# -- n-gram occurrences, vectorised -------------------------------------------------------------------
+
+
+def token_lists(tokens: Tokens) -> pa.ListArray:
+    if isinstance(tokens, pa.ChunkedArray):
+        return tokens.combine_chunks() if tokens.num_chunks else pa.array([], pa.list_(pa.string()))
+    if isinstance(tokens, pa.Array):
+        return tokens
+    return pa.array([list(row) for row in tokens], pa.list_(pa.string()))
+
+
 @dataclass(frozen=True)
-class Vocabulary:
-    """The fitted TF-IDF: terms in column order and their idf weights (plain data)."""
+class Occurrences:
+    """Every n-gram occurrence of some reviews: its text, review and where in the review it lies."""
 
-    config: FeatureConfig
-    terms: list[str]
-    idf: FloatArray
-    """One float32 weight per term."""
-
-
-def fit_vocabulary(tokens: TokenLists, config: FeatureConfig) -> Vocabulary:
-    vectorizer = TfidfVectorizer(
-        analyzer=ngrams_of(config.ngram_max),
-        min_df=config.min_df,
-        max_features=config.max_features,
-        sublinear_tf=config.sublinear_tf,
-        dtype=np.float32,
-    )
-    vectorizer.fit(tokens)
-    terms = [""] * len(vectorizer.vocabulary_)
-    for term, column in vectorizer.vocabulary_.items():
-        terms[column] = term
-    return Vocabulary(config=config, terms=terms, idf=np.asarray(vectorizer.idf_, dtype=np.float32))
+    terms: pa.Array
+    review: npt.NDArray[np.int64]
+    first: npt.NDArray[np.int64]
+    """Position of the n-gram's first token in its review."""
+    last: npt.NDArray[np.int64]
+    """Position of its last token."""
+    length: npt.NDArray[np.int64]
+    """Tokens in the n-gram's review."""
 
 
-def tfidf_matrix(tokens: TokenLists, vocabulary: Vocabulary) -> Any:
-    """L2-normalised TF-IDF rows over the vocabulary's terms (unknown n-grams are ignored)."""
-    counter = CountVectorizer(
-        analyzer=ngrams_of(vocabulary.config.ngram_max),
-        vocabulary={term: column for column, term in enumerate(vocabulary.terms)},
-        dtype=np.float32,
-    )
-    counts = counter.transform(tokens).tocsr()
+def occurrences(lists: pa.ListArray, ngram_max: int) -> list[Occurrences]:
+    """The unigrams, then the bigrams, … of every review, each with its position."""
+    flat = lists.flatten()
+    review = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = lists.offsets.to_numpy() - lists.offsets[0].as_py()
+    lengths = np.diff(offsets).astype(np.int64)
+    position = np.arange(len(flat), dtype=np.int64) - offsets[:-1][review] if len(flat) else review
+    found = [Occurrences(flat, review, position, position, lengths[review])]
+    for size in range(2, ngram_max + 1):
+        starts = len(flat) - size + 1
+        if starts <= 0:
+            break
+        within = review[:starts] == review[size - 1 :]
+        joined = pc.binary_join_element_wise(*(flat.slice(offset, starts) for offset in range(size)), " ")
+        rows = review[:starts][within]
+        first = position[:starts][within]
+        found.append(Occurrences(joined.filter(pa.array(within)), rows, first, first + size - 1, lengths[rows]))
+    return found
+
+
+def _csr(rows: npt.NDArray[np.int64], columns: npt.NDArray[np.int32], shape: tuple[int, int]) -> Any:
+    """Counts as a canonical CSR matrix, from occurrences in row order (`rows` non-decreasing)."""
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), columns, indptr), shape=shape)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def window_counts(tokens: Tokens, vocabulary: Vocabulary) -> dict[str, Any]:
+    """Raw term counts per window (`config.windows`), each a CSR matrix (reviews, terms).
+
+    Built `BATCH_ROWS` reviews at a time: the occurrences of a million reviews' n-grams (their texts and
+    positions) would take several GB at once; one batch's are dropped once counted.
+    """
+    lists = token_lists(tokens)
+    if len(lists) <= BATCH_ROWS:
+        return _window_counts(lists, vocabulary)
+    batches = [_window_counts(lists.slice(start, BATCH_ROWS), vocabulary) for start in range(0, len(lists), BATCH_ROWS)]
+    return {window: sp.vstack([batch[window] for batch in batches], format="csr") for window in batches[0]}
+
+
+def _window_counts(lists: pa.ListArray, vocabulary: Vocabulary) -> dict[str, Any]:
+    config = vocabulary.config
+    shape = (len(lists), len(vocabulary.terms))
+    parts: dict[str, tuple[list[Any], list[Any]]] = {window: ([], []) for window in config.windows}
+    for found in occurrences(lists, config.ngram_max):
+        columns = pc.index_in(found.terms, value_set=vocabulary.lookup)
+        known = pc.is_valid(columns).to_numpy(zero_copy_only=False)
+        column = columns.drop_null().to_numpy(zero_copy_only=False).astype(np.int32)
+        rows = found.review[known]
+        masks: dict[str, Any] = {"all": None}
+        if config.head_window:
+            masks["head"] = found.last[known] < config.head_window
+        if config.tail_window:
+            masks["tail"] = found.first[known] >= found.length[known] - config.tail_window
+        for window, mask in masks.items():
+            parts[window][0].append(rows if mask is None else rows[mask])
+            parts[window][1].append(column if mask is None else column[mask])
+    counts = {}
+    for window, (rows_parts, column_parts) in parts.items():
+        rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, np.int64)
+        columns = np.concatenate(column_parts) if column_parts else np.zeros(0, np.int32)
+        order = np.argsort(rows, kind="stable")  # n-gram sizes were appended one after the other
+        counts[window] = _csr(rows[order], columns[order], shape)
+    return counts
+
+
+def tfidf_of_counts(counts: Any, vocabulary: Vocabulary) -> Any:
+    """L2-normalised TF-IDF rows from raw counts (a new matrix; `counts` is left as it is)."""
+    matrix = counts.copy()
     if vocabulary.config.sublinear_tf:
-        np.log(counts.data, out=counts.data)
-        counts.data += 1.0
-    counts.data *= vocabulary.idf[counts.indices]
-    return normalize(counts, norm="l2", copy=False)
+        np.log(matrix.data, out=matrix.data)
+        matrix.data += 1.0
+    matrix.data *= vocabulary.idf[matrix.indices]
+    return normalize(matrix, norm="l2", copy=False)
+
+
+def tfidf_matrix(tokens: Tokens, vocabulary: Vocabulary) -> Any:
+    """L2-normalised TF-IDF rows of whole reviews over the vocabulary's terms (unknown n-grams ignored)."""
+    return tfidf_of_counts(window_counts(tokens, vocabulary)["all"], vocabulary)
+
+
+@dataclass(frozen=True)
+class ReviewFeatures:
+    """What the model scores: TF-IDF rows per window, and the dense figures (lexicon sums, lengths)."""
+
+    tfidf: dict[str, Any]
+    dense: FloatArray
+
+    def rows(self, selected: npt.NDArray[np.int64]) -> ReviewFeatures:
+        return ReviewFeatures({window: matrix[selected] for window, matrix in self.tfidf.items()}, self.dense[selected])
+
+
+def review_features(tokens: Tokens, token_count: Any, text_length: Any, vocabulary: Vocabulary) -> ReviewFeatures:
+    counts = window_counts(tokens, vocabulary)
+    tfidf = {window: tfidf_of_counts(matrix, vocabulary) for window, matrix in counts.items()}
+    dense = [dense_features(token_count, text_length)]
+    if vocabulary.lexicon is not None:
+        dense.insert(0, lexicon_features(counts, np.asarray(token_count), vocabulary))
+    return ReviewFeatures(tfidf, np.hstack(dense).astype(np.float32))
+
+
+def dense_names(config: FeatureConfig) -> list[str]:
+    lexicon = [f"lexicon@{window}:{figure}" for window in config.windows for figure in LEXICON_FIGURES]
+    return (lexicon if config.lexicon else []) + list(DENSE_FEATURES)
+
+
+def lexicon_features(counts: dict[str, Any], token_count: npt.NDArray[Any], vocabulary: Vocabulary) -> FloatArray:
+    assert vocabulary.lexicon is not None
+    config = vocabulary.config
+    positive, negative = vocabulary.lexicon
+    in_lexicon = (positive != 0) | (negative != 0)
+    sizes = {"all": token_count, "head": np.minimum(token_count, config.head_window)}
+    sizes["tail"] = np.minimum(token_count, config.tail_window)
+    columns = []
+    for window in config.windows:
+        matrix = counts[window]
+        scale = 1.0 / np.sqrt(np.maximum(sizes[window], 1).astype(np.float32))
+        plus = np.asarray(matrix @ positive).ravel() * scale
+        minus = np.asarray(matrix @ negative).ravel() * scale
+        words = np.asarray(matrix @ in_lexicon.astype(np.float32)).ravel() * scale
+        columns.extend([plus, minus, plus + minus, words])
+    return np.column_stack(columns).astype(np.float32)
 
 
 def dense_features(token_count: Any, text_length: Any) -> FloatArray:
@@ -92,3 +318,62 @@ def dense_features(token_count: Any, text_length: Any) -> FloatArray:
     return np.column_stack(
         [np.log1p(np.asarray(token_count, dtype=np.float32)), np.log1p(np.asarray(text_length, dtype=np.float32))]
     ).astype(np.float32)
+
+
+# -- fitting ----------------------------------------------------------------------------------------
+
+
+def fit_vocabulary(tokens: Tokens, config: FeatureConfig, seed: int = 42) -> Vocabulary:
+    """The `max_features` n-grams in most reviews (at least `min_df`), chosen on a sample; idf over all."""
+    lists = token_lists(tokens)
+    sample = lists
+    if len(lists) > config.vocabulary_sample_rows:
+        chosen = np.sort(np.random.default_rng(seed).choice(len(lists), config.vocabulary_sample_rows, replace=False))
+        sample = lists.take(pa.array(chosen))
+    frequencies = [
+        _document_frequencies(sample.slice(start, BATCH_ROWS), config.ngram_max)
+        for start in range(0, len(sample), BATCH_ROWS)
+    ]
+    table = pa.concat_tables(frequencies).group_by("term").aggregate([("df", "sum")]).rename_columns(["term", "df"])
+    table = table.filter(pc.greater_equal(table.column("df"), min(config.min_df, len(sample))))
+    # The most frequent first, ties in term order, so the choice does not depend on the order of the rows.
+    table = table.sort_by([("df", "descending"), ("term", "ascending")]).slice(0, config.max_features)
+    terms = sorted(table.column("term").to_pylist())
+    whole_reviews = config.model_copy(update={"head_window": 0, "tail_window": 0})
+    counts = window_counts(lists, Vocabulary(whole_reviews, terms, np.ones(len(terms), dtype=np.float32)))["all"]
+    document_frequency = np.bincount(counts.indices, minlength=len(terms))
+    # scikit-learn's smoothed idf: ln((1 + n) / (1 + df)) + 1.
+    idf = (np.log((1.0 + len(lists)) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
+    lexicon = lexicon_weights(terms) if config.lexicon else None
+    return Vocabulary(config=config, terms=terms, idf=idf, lexicon=lexicon)
+
+
+def _document_frequencies(lists: pa.ListArray, ngram_max: int) -> pa.Table:
+    """(term, df): in how many of `lists`' reviews each n-gram occurs."""
+    tables = []
+    for found in occurrences(lists, ngram_max):
+        encoded = pc.dictionary_encode(found.terms)
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        distinct = len(encoded.dictionary)
+        pairs = np.unique(found.review * distinct + codes)  # each (review, term) once
+        tables.append(pa.table({"term": encoded.dictionary, "df": np.bincount(pairs % distinct, minlength=distinct)}))
+    return pa.concat_tables(tables)
+
+
+def lexicon_weights(terms: Sequence[str]) -> FloatArray:
+    """(2, terms): each term's positive and negative valence, from the VADER lexicon (see the module's note)."""
+    from .lexicon import valences
+
+    valence = valences()
+    weights = np.zeros((2, len(terms)), dtype=np.float32)
+    for column, term in enumerate(terms):
+        words = term.split(" ")
+        if len(words) == 1 and term in valence:
+            value = valence[term]
+            weights[0 if value > 0 else 1, column] = value
+        elif len(words) == 2 and words[0] in NEGATORS and words[1] in valence:
+            # Cancel the word's own valence (counted by its unigram) and add it negated.
+            value = valence[words[1]]
+            weights[0 if value > 0 else 1, column] -= value
+            weights[1 if value > 0 else 0, column] += NEGATED_VALENCE * value
+    return weights

@@ -10,6 +10,7 @@ import html
 import io
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -29,14 +30,17 @@ F1_PNG = "f1_per_class.png"
 NGRAMS_PNG = "top_ngrams.png"
 METRICS_JSON = "metrics.json"
 REPORT_HTML = "report.html"
+CHOSEN_ON = Path(__file__).with_name("chosen_on.json")
+"""Written by `python bench/train.py --record`; shipped with the trainer's code (its images copy this folder)."""
 
 
 def telling_ngrams(model: StackedModel, top: int = TOP_NGRAMS) -> dict[str, list[tuple[str, float]]]:
-    """Per class, the n-grams with the largest weight for it in the logistic head."""
+    """Per class the logistic head scores (the star grades when it learnt them), its heaviest n-grams."""
     head = next(head for head in model.heads if head.name == "logistic")
     terms = model.vocabulary.terms
     telling: dict[str, list[tuple[str, float]]] = {}
-    for index, label in enumerate(model.classes):
+    for index, grade in enumerate(model.scored_classes):
+        label = grade if model.head_classes is None else f"{grade} stars"
         weights = head.weights[index]
         best = np.argsort(weights)[::-1][:top]
         telling[label] = [(terms[column], float(weights[column])) for column in best]
@@ -109,6 +113,7 @@ def html_page(evaluation: Evaluation, version: str, details: Mapping[str, Any], 
         if name != "search"
     )
     search = search_section(details.get("search"))
+    chosen = chosen_on_section(chosen_on())
     pictures = "".join(
         f'<img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(body).decode()}">'
         for name, body in images.items()
@@ -122,10 +127,46 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}img{{max-width:100
 macro-F1 <b>{evaluation.macro_f1:.3f}</b>, weighted F1 {evaluation.weighted_f1:.3f}.</p>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{rows}</table>
 <table>{facts}</table>
+{chosen}
 {search}
 {pictures}
 </body></html>"""
     return page.encode()
+
+
+def chosen_on() -> dict[str, Any] | None:
+    """The benchmark run the default configuration was chosen on (`python bench/train.py --record`), if any."""
+    try:
+        document: dict[str, Any] = json.loads(CHOSEN_ON.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document
+
+
+def chosen_on_section(chosen: Mapping[str, Any] | None) -> str:
+    """A note: how the default configuration did on sources it never saw, against the peers, on that date."""
+    if not chosen:
+        return ""
+    systems = list(chosen.get("systems", []))
+    loso = chosen.get("loso", {})
+    header = "".join(f"<th>{html.escape(system)}</th>" for system in systems)
+
+    def cells(figures: Mapping[str, Any]) -> str:
+        return "".join(f"<td>{_objective(figures.get(system))}</td>" for system in systems)
+
+    rows = "".join(
+        f"<tr><td>{html.escape(source)}</td><td>{held_out.get('rows_test', '')}</td>{cells(held_out['macro_f1'])}</tr>"
+        for source, held_out in loso.get("sources", {}).items()
+    )
+    mean = f"<tr><th>mean</th><td></td>{cells(loso.get('mean', {}))}</tr>"
+    return (
+        "<h2>Note: how the default configuration was chosen</h2>"
+        f"<p>On {html.escape(str(chosen.get('date')))}, <code>{html.escape(str(chosen.get('command')))}</code> "
+        "trained each system on every English source of the reference data but one and scored it on that one "
+        f"(macro-F1, {html.escape(str(chosen.get('target')))}; the same rows and labels for every system). These "
+        "are the figures of that run, not of this version: this version's own figures are its test split's above.</p>"
+        f"<table><tr><th>held-out source</th><th>reviews</th>{header}</tr>{rows}{mean}</table>"
+    )
 
 
 def search_section(search: Mapping[str, Any] | None) -> str:

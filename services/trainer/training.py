@@ -127,6 +127,10 @@ class LabelledReviews:
     text_length: npt.NDArray[np.int32]
     texts: list[str]
     """Tokens joined by single spaces: the review's identity for de-duplication and the split."""
+    ratings: npt.NDArray[np.int8] | None = None
+    """Star ratings 1-5 the labels came from: the linear heads learn the five grades even when the target
+    has three classes (a 2 or a 4 is milder than a 1 or a 5). None where only labels are known (a test
+    split read back to be scored)."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -139,6 +143,7 @@ class LabelledReviews:
             token_count=self.token_count[rows],
             text_length=self.text_length[rows],
             texts=[self.texts[row] for row in rows],
+            ratings=None if self.ratings is None else self.ratings[rows],
         )
 
     def label_names(self) -> list[str]:
@@ -172,6 +177,7 @@ def prepare_reviews(
         token_count=kept.column(TOKEN_COUNT).to_numpy().astype(np.int32),
         text_length=kept.column(TEXT_LENGTH).to_numpy().astype(np.int32),
         texts=texts[keep].tolist(),
+        ratings=kept.column(RATING).to_numpy().astype(np.int8),
     )
     preparation = Preparation(
         rows_in=table.num_rows,
@@ -231,6 +237,7 @@ def train_on_split(train: LabelledReviews, settings: TrainerSettings) -> tuple[S
         classes=train.classes,
         features=settings.features,
         config=settings.model,
+        ratings=train.ratings,
     )
 
 

@@ -12,9 +12,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from reviews_model.features import tfidf_matrix
 from reviews_model.model import predict_proba
-from reviews_model.prediction import Classifier, tfidf_rows
+from reviews_model.prediction import Classifier
 from services.predictor.prediction import Lineage, predict_parquet, predict_table, predictions_schema
 from shared.etl_schema import etl_arrow_schema
 from tests.unit.test_trainer_core import real_etl_rows, trained
@@ -40,18 +39,6 @@ def parquet_of(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
-
-
-def test_vectorised_tfidf_is_the_trainers_tfidf() -> None:
-    # Given real reviews and the trained vocabulary
-    table = reviews()
-    vocabulary = classifier().model.vocabulary
-    # When both build the TF-IDF rows
-    expected = tfidf_matrix(table.column("tokens").to_pylist(), vocabulary)
-    actual = tfidf_rows(table.column("tokens"), vocabulary, classifier().terms)
-    # Then they are the same matrix, entry for entry
-    assert actual.shape == expected.shape
-    assert (actual != expected).nnz == 0
 
 
 def test_each_row_gets_the_models_probabilities_and_its_lineage() -> None:

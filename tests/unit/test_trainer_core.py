@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import pickle
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +15,7 @@ import pyarrow.compute as pc
 import pytest
 
 from reviews_model.artifacts import UnsafeModelError, model_files, model_from_files
+from reviews_model.features import FeatureConfig
 from reviews_model.model import ModelConfig, predict_proba
 from services.etl.transform import EtlSettings, transform_table
 from services.trainer.evaluation import evaluate_labels
@@ -24,6 +27,7 @@ from services.trainer.training import (
     read_etl_parquet,
     stratified_split,
     train_and_evaluate,
+    train_on_split,
 )
 from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
 
@@ -130,6 +134,45 @@ def test_a_model_saved_as_plain_files_predicts_the_same() -> None:
     before = predict_proba(outcome.model, test.tokens, test.token_count, test.text_length)
     after = predict_proba(loaded, test.tokens, test.token_count, test.text_length)
     np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
+
+
+def test_the_heads_learn_the_star_grades_and_the_files_carry_the_lexicon() -> None:
+    model = trained().model
+    assert model.head_classes == ("1", "2", "3", "4", "5")
+    assert model.classes == ("negative", "neutral", "positive")
+    files = model_files(model, "v1.0")
+    assert "lexicon.npy" in files
+    assert json.loads(files["manifest.json"])["head_classes"] == ["1", "2", "3", "4", "5"]
+    assert len(model.feature_names) == model.booster.num_features()
+
+
+def test_a_model_of_the_previous_format_still_loads_and_predicts() -> None:
+    # Given a model as the previous trainer made them: whole-review TF-IDF, heads on the classes, no lexicon,
+    # and a format-1 manifest (which knew none of the new settings)
+    table = real_etl_rows()
+    reviews, _ = prepare_reviews(table, "sentiment3")
+    old_features = FeatureConfig(head_window=0, tail_window=0, lexicon=False)
+    settings = FAST.model_copy(update={"features": old_features})
+    old = dataclasses.replace(reviews, ratings=None)
+    model, _ = train_on_split(old, settings)
+    files = model_files(model, "v1.0")
+    manifest = json.loads(files["manifest.json"])
+    manifest["format"] = "amazon-reviews-nlp/stacked-model/1"
+    del manifest["head_classes"]
+    for name in ("head_window", "tail_window", "lexicon", "vocabulary_sample_rows"):
+        del manifest["features"][name]
+    files["manifest.json"] = json.dumps(manifest).encode()
+    # When the loader reads it
+    loaded = model_from_files(files)
+    # Then it predicts as the model did, with its own feature names
+    sample = reviews.subset(np.arange(200))
+    np.testing.assert_allclose(
+        predict_proba(loaded, sample.tokens, sample.token_count, sample.text_length),
+        predict_proba(model, sample.tokens, sample.token_count, sample.text_length),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert loaded.feature_names[:3] == ["logistic:negative", "logistic:neutral", "logistic:positive"]
 
 
 def test_the_loader_refuses_a_pickle_among_the_files() -> None:
