@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,18 +29,40 @@ ENGLISH_FILES = (
     "amazon-polarity-train-first5000/amazon_reviews.csv",
     "uci-sentiment-amazon-cells/amazon_cells_labelled.txt",
 )
+SOURCE = "source"
+"""The column `english_etl_table_by_source` adds: the file's top folder under ../shared/data."""
+
+
+def source_of(name: str) -> str:
+    """`amazon-alexa` for `amazon-alexa/amazon_alexa.tsv`: a source is a top folder of ../shared/data."""
+    return name.split("/", 1)[0]
+
+
+def _etl_tables(refused: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    """(file name, ETL table) of every English file the validator accepts; the refused ones, with why, to `refused`."""
+    from services.etl.transform import EtlSettings, transform_table
+    from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
+
+    for name in ENGLISH_FILES:
+        verdict = examine_file(InMemoryBytes((DATA / name).read_bytes()), dataset="train", limits=ValidatorSettings())
+        if isinstance(verdict, Accepted):
+            yield name, transform_table(verdict.rows.table, EtlSettings())[0]
+        else:
+            refused.append(f"{name}: {getattr(verdict, 'rejection', verdict)}")
 
 
 def english_etl_table() -> tuple[pa.Table, list[str]]:
     """Every English file through the validator and the ETL transform; also the files refused, with why."""
-    from services.etl.transform import EtlSettings, transform_table
-    from services.validator.validation import Accepted, InMemoryBytes, ValidatorSettings, examine_file
+    refused: list[str] = []
+    tables = [table for _, table in _etl_tables(refused)]
+    return pa.concat_tables(tables), refused
 
-    tables, refused = [], []
-    for name in ENGLISH_FILES:
-        verdict = examine_file(InMemoryBytes((DATA / name).read_bytes()), dataset="train", limits=ValidatorSettings())
-        if isinstance(verdict, Accepted):
-            tables.append(transform_table(verdict.rows.table, EtlSettings())[0])
-        else:
-            refused.append(f"{name}: {getattr(verdict, 'rejection', verdict)}")
+
+def english_etl_table_by_source() -> tuple[pa.Table, list[str]]:
+    """`english_etl_table` (same files, same order, same rows) plus a `source` column: each file's top folder."""
+    refused: list[str] = []
+    tables = [
+        table.append_column(SOURCE, pa.array([source_of(name)] * table.num_rows, pa.string()))
+        for name, table in _etl_tables(refused)
+    ]
     return pa.concat_tables(tables), refused
