@@ -27,7 +27,7 @@ The fitted vocabulary is plain data: its terms in column order, the idf weights 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -323,8 +323,15 @@ def dense_features(token_count: Any, text_length: Any) -> FloatArray:
 # -- fitting ----------------------------------------------------------------------------------------
 
 
-def fit_vocabulary(tokens: Tokens, config: FeatureConfig, seed: int = 42) -> Vocabulary:
-    """The `max_features` n-grams in most reviews (at least `min_df`), chosen on a sample; idf over all."""
+def fit_vocabulary(
+    tokens: Tokens, config: FeatureConfig, seed: int = 42, valences: Mapping[str, float] | None = None
+) -> Vocabulary:
+    """The `max_features` n-grams in most reviews (at least `min_df`), chosen on a sample; idf over all.
+
+    `valences` (word → valence, `reviews_model.lexicon.valences()`) is required when `config.lexicon`.
+    """
+    if config.lexicon and valences is None:
+        raise ValueError("the lexicon features need the lexicon's valences: pass reviews_model.lexicon.valences()")
     lists = token_lists(tokens)
     sample = lists
     if len(lists) > config.vocabulary_sample_rows:
@@ -344,7 +351,7 @@ def fit_vocabulary(tokens: Tokens, config: FeatureConfig, seed: int = 42) -> Voc
     document_frequency = np.bincount(counts.indices, minlength=len(terms))
     # scikit-learn's smoothed idf: ln((1 + n) / (1 + df)) + 1.
     idf = (np.log((1.0 + len(lists)) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
-    lexicon = lexicon_weights(terms) if config.lexicon else None
+    lexicon = lexicon_weights(terms, valences) if valences is not None and config.lexicon else None
     return Vocabulary(config=config, terms=terms, idf=idf, lexicon=lexicon)
 
 
@@ -360,11 +367,8 @@ def _document_frequencies(lists: pa.ListArray, ngram_max: int) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def lexicon_weights(terms: Sequence[str]) -> FloatArray:
+def lexicon_weights(terms: Sequence[str], valence: Mapping[str, float]) -> FloatArray:
     """(2, terms): each term's positive and negative valence, from the VADER lexicon (see the module's note)."""
-    from .lexicon import valences
-
-    valence = valences()
     weights = np.zeros((2, len(terms)), dtype=np.float32)
     for column, term in enumerate(terms):
         words = term.split(" ")

@@ -34,7 +34,7 @@ bias, and the booster (saved in XGBoost's UBJSON format by `artifacts.py`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,9 +245,11 @@ def fit_stacked_model(
     features: FeatureConfig,
     config: ModelConfig,
     ratings: Any = None,
+    valences: Mapping[str, float] | None = None,
 ) -> tuple[StackedModel, FitReport]:
-    """Fit the whole model on the training split; `labels` index into `classes`, `ratings` are their stars."""
-    vocabulary = fit_vocabulary(tokens, features, seed=config.seed)
+    """Fit the whole model on the training split; `labels` index into `classes`, `ratings` are their stars,
+    `valences` the sentiment lexicon (`reviews_model.lexicon.valences()`, when `features.lexicon`)."""
+    vocabulary = fit_vocabulary(tokens, features, seed=config.seed, valences=valences)
     reviews = review_features(tokens, token_count, text_length, vocabulary)
     head_labels, head_classes = _grades(ratings, labels, classes)
     scored = len(head_classes) if head_classes is not None else len(classes)

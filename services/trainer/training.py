@@ -34,6 +34,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reviews_model.features import FeatureConfig
+from reviews_model.lexicon import valences
 from reviews_model.model import FitReport, ModelConfig, StackedModel, fit_stacked_model, predict_labels
 from shared.etl_schema import (
     CLASSES,
@@ -238,6 +239,7 @@ def train_on_split(train: LabelledReviews, settings: TrainerSettings) -> tuple[S
         features=settings.features,
         config=settings.model,
         ratings=train.ratings,
+        valences=valences() if settings.features.lexicon else None,
     )
 
 

@@ -15,6 +15,7 @@ from reviews_model.features import (
     tfidf_matrix,
     window_counts,
 )
+from reviews_model.lexicon import valences
 from tests.unit.test_trainer_core import real_etl_rows
 
 
@@ -29,7 +30,7 @@ def test_the_vectorised_tfidf_is_scikit_learns() -> None:
     reference = TfidfVectorizer(analyzer=ngrams_of(2), min_df=2, sublinear_tf=True, dtype=np.float32)
     expected = reference.fit_transform(tokens)
     # When the model fits its vocabulary and builds the rows
-    vocabulary = fit_vocabulary(tokens, FeatureConfig(min_df=2, max_features=10**7))
+    vocabulary = fit_vocabulary(tokens, FeatureConfig(min_df=2, max_features=10**7), valences=valences())
     actual = tfidf_matrix(tokens, vocabulary)
     # Then the terms, the idf and every entry are scikit-learn's
     order = [reference.vocabulary_[term] for term in vocabulary.terms]
@@ -41,7 +42,7 @@ def test_the_vectorised_tfidf_is_scikit_learns() -> None:
 def test_arrow_lists_and_python_lists_give_the_same_rows() -> None:
     table = real_etl_rows().slice(0, 500)
     tokens = table.column("tokens")
-    vocabulary = fit_vocabulary(tokens, FeatureConfig())
+    vocabulary = fit_vocabulary(tokens, FeatureConfig(), valences=valences())
     assert (tfidf_matrix(tokens, vocabulary) != tfidf_matrix(tokens.to_pylist(), vocabulary)).nnz == 0
 
 
@@ -49,7 +50,7 @@ def test_the_windows_are_the_first_and_last_tokens_ngrams() -> None:
     # Given real reviews (long and short ones) and a vocabulary over them
     tokens = real_tokens()
     config = FeatureConfig(head_window=8, tail_window=12)
-    vocabulary = fit_vocabulary(tokens, config)
+    vocabulary = fit_vocabulary(tokens, config, valences=valences())
     # When the counts are taken per window
     counts = window_counts(tokens, vocabulary)
     # Then the head window counts exactly the n-grams of the first 8 tokens, the tail those of the last 12
@@ -68,7 +69,7 @@ def test_the_lexicon_reads_praise_complaints_and_negation() -> None:
         ["good", "good", "value"],
         ["it", "is", "a", "box"],
     ] * 3
-    vocabulary = fit_vocabulary(tokens, FeatureConfig(min_df=1))
+    vocabulary = fit_vocabulary(tokens, FeatureConfig(min_df=1), valences=valences())
     counts = [len(row) for row in tokens]
     features = review_features(tokens, counts, counts, vocabulary)
     positive, negative, total = features.dense[:5, 0], features.dense[:5, 1], features.dense[:5, 2]
@@ -82,8 +83,8 @@ def test_the_vocabulary_is_chosen_on_a_sample_but_weighted_on_all() -> None:
     # Given more reviews than the sample the vocabulary is chosen on
     tokens = real_tokens(3_000)
     config = FeatureConfig(vocabulary_sample_rows=1_000)
-    vocabulary = fit_vocabulary(tokens, config)
-    everything = fit_vocabulary(tokens, FeatureConfig())
+    vocabulary = fit_vocabulary(tokens, config, valences=valences())
+    everything = fit_vocabulary(tokens, FeatureConfig(), valences=valences())
     # Then its terms come from the sample (fewer than from all), the common ones are all there, and the idf
     # is counted on every review: a term's weight is the same as when fitted on everything
     assert 0 < len(vocabulary.terms) < len(everything.terms)
@@ -96,11 +97,11 @@ def test_the_vocabulary_is_chosen_on_a_sample_but_weighted_on_all() -> None:
 def test_counting_in_batches_gives_the_same_matrices(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given real reviews, counted at once and then 97 at a time (batches that end mid-way through nothing special)
     tokens = real_tokens(1_000)
-    vocabulary = fit_vocabulary(tokens, FeatureConfig())
+    vocabulary = fit_vocabulary(tokens, FeatureConfig(), valences=valences())
     at_once = window_counts(tokens, vocabulary)
     monkeypatch.setattr(features, "BATCH_ROWS", 97)
     batched = window_counts(tokens, vocabulary)
-    refitted = fit_vocabulary(tokens, FeatureConfig())
+    refitted = fit_vocabulary(tokens, FeatureConfig(), valences=valences())
     # Then every window's counts and the vocabulary are the same
     for window, matrix in at_once.items():
         assert (batched[window] != matrix).nnz == 0
