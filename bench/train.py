@@ -521,7 +521,7 @@ def default_run(arguments: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         data = write_data(Path(folder), target, arguments.limit)
         for system in arguments.systems:
-            for task in ("random", "loso"):
+            for task in arguments.tasks:
                 for figure in run_child(system, ["--task", task, "--folder", folder]):
                     collected.append(figure)
                     show(figure)
@@ -650,6 +650,9 @@ def main() -> None:
     # Development and the processes the bench starts.
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--systems", type=lambda text: text.split(","), default=list(SYSTEMS), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--tasks", type=lambda text: text.split(","), default=["random", "loso"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--system", help=argparse.SUPPRESS)
     parser.add_argument("--task", choices=("random", "loso", "scale"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
