@@ -93,7 +93,7 @@ def fasttext_system(train: Any) -> Predict:
 
     classes = train.classes
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as lines:
-        for tokens, label in zip(train.tokens, train.labels, strict=True):
+        for tokens, label in zip(train.token_lists(), train.labels, strict=True):
             lines.write(f"__label__{label} {' '.join(tokens)}\n")
         lines.flush()
         model = fasttext.train_supervised(

@@ -40,7 +40,7 @@ that peak memory is the system's own:
   macro-F1 0.53–0.635). fastText trains with hogwild threads, so its figures move by ~0.01 between
   runs.
 
-`--record` writes reviews_model/chosen_on.json after the run: the date, the LOSO figures per source
+`--record` writes services/trainer/chosen_on.json after the run: the date, the LOSO figures per source
 and their means, the random-split figures and the stars figures per system (rounded to 4 places), for
 the trainer's HTML report to show as the note of what the default model was chosen on.
 
@@ -96,7 +96,7 @@ APPENDED_WORDS = 3
 SCALE_SEED = 0
 MAX_DRAWS = 100
 """Draws of a repeated row's appended words before made_distinct gives up (real data needs one or two)."""
-CHOSEN_ON = ROOT / "reviews_model" / "chosen_on.json"
+CHOSEN_ON = ROOT / "services" / "trainer" / "chosen_on.json"
 UNITS = {
     "macro_f1": "ratio",
     "accuracy": "ratio",
@@ -325,7 +325,8 @@ Predictor = Callable[[Data], Labels]
 
 def _columns(table: pa.Table) -> Data:
     return {
-        "tokens": table.column("tokens").to_pylist(),
+        # As the trainer holds them (an Arrow list array); the peers, which need Python lists, convert.
+        "tokens": table.column("tokens").combine_chunks(),
         "ratings": table.column("rating").to_numpy().astype(np.int8),
         "token_count": table.column("token_count").to_numpy().astype(np.int32),
         "text_length": table.column("text_length").to_numpy().astype(np.int32),
@@ -345,7 +346,7 @@ def fit(system: str, target: TrainableTarget, train: Data) -> tuple[Predictor, f
             labels=labels,
             token_count=train["token_count"],
             text_length=train["text_length"],
-            texts=[" ".join(tokens) for tokens in train["tokens"]],
+            texts=pc.binary_join(train["tokens"], " ").to_pylist(),
             ratings=train["ratings"],
         )
         started = time.perf_counter()
@@ -363,22 +364,24 @@ def fit(system: str, target: TrainableTarget, train: Data) -> tuple[Predictor, f
 
         from reviews_model.features import ngrams_of
 
+        token_lists = train["tokens"].to_pylist()
         started = time.perf_counter()
         vectorizer = TfidfVectorizer(analyzer=ngrams_of(2), min_df=2, sublinear_tf=True, dtype=np.float32)
         classifier = LogisticRegression(C=4.0, class_weight="balanced", max_iter=1000)
-        classifier.fit(vectorizer.fit_transform(train["tokens"]), labels)
+        classifier.fit(vectorizer.fit_transform(token_lists), labels)
         seconds = time.perf_counter() - started
 
         def predict_logreg(test: Data) -> Labels:
-            return np.asarray(classifier.predict(vectorizer.transform(test["tokens"])), dtype=np.int64)
+            return np.asarray(classifier.predict(vectorizer.transform(test["tokens"].to_pylist())), dtype=np.int64)
 
         return predict_logreg, seconds
     if system == "fasttext":
         import fasttext
 
+        token_lists = train["tokens"].to_pylist()
         started = time.perf_counter()
         with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as lines:
-            for tokens, label in zip(train["tokens"], labels, strict=True):
+            for tokens, label in zip(token_lists, labels, strict=True):
                 lines.write(f"__label__{label} {' '.join(tokens)}\n")
             lines.flush()
             model = fasttext.train_supervised(
@@ -391,7 +394,7 @@ def fit(system: str, target: TrainableTarget, train: Data) -> tuple[Predictor, f
             return np.array(
                 [
                     int(model.f.predict(" ".join(tokens) + "\n", 1, 0.0, "strict")[0][1][9:])
-                    for tokens in test["tokens"]
+                    for tokens in test["tokens"].to_pylist()
                 ],
                 dtype=np.int64,
             )
@@ -548,8 +551,14 @@ def default_run(arguments: argparse.Namespace) -> None:
         record(collected, data, target, arguments.systems)
 
 
+def _model_design() -> str:
+    from reviews_model.model import STACK_DESIGN
+
+    return STACK_DESIGN
+
+
 def record(collected: list[Figure], data: dict[str, Any], target: str, systems: Sequence[str]) -> None:
-    """reviews_model/chosen_on.json from the run's figures; refused (exit 1) when any figure is missing."""
+    """services/trainer/chosen_on.json from the run's figures; refused (exit 1) when any figure is missing."""
 
     def value(system: str, metric: str, source: str | None = None) -> float:
         for figure in collected:
@@ -560,6 +569,7 @@ def record(collected: list[Figure], data: dict[str, Any], target: str, systems: 
     chosen_on = {
         "date": datetime.now(UTC).date().isoformat(),
         "command": "python bench/train.py --record",
+        "model_design": _model_design(),
         "target": target,
         "systems": list(systems),
         "loso": {

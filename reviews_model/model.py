@@ -75,10 +75,10 @@ class ModelConfig(BaseModel):
 
     folds: int = Field(default=5, ge=2, description="Folds for the heads' out-of-fold scores (at most).")
     out_of_fold_row_budget: int = Field(
-        default=1_500_000,
+        default=1_000_000,
         ge=1,
-        description="Fewer folds as the corpus grows: folds = budget // rows, between 2 and `folds` (a million "
-        "reviews: 2 folds of 500k, which the heads fit as well as 4/5 of them).",
+        description="Fewer folds as the corpus grows: folds = budget // rows, between 2 and `folds` (200k "
+        "reviews: 5 folds; 300k: 3; a million: 2 folds of 500k, which the heads fit as well as 4/5 of them).",
     )
     logistic_alpha: float = Field(default=3e-5, gt=0, description="L2 strength of the SGD logistic regression.")
     logistic_epochs: int = Field(default=30, ge=1, description="Passes of SGD over the training rows (at most).")

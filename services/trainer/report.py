@@ -162,7 +162,8 @@ def chosen_on_section(chosen: Mapping[str, Any] | None) -> str:
     return (
         "<h2>Note: how the default configuration was chosen</h2>"
         f"<p>On {html.escape(str(chosen.get('date')))}, <code>{html.escape(str(chosen.get('command')))}</code> "
-        "trained each system on every English source of the reference data but one and scored it on that one "
+        f"(model design {html.escape(str(chosen.get('model_design')))}) trained each system on every English "
+        "source of the reference data but one and scored it on that one "
         f"(macro-F1, {html.escape(str(chosen.get('target')))}; the same rows and labels for every system). These "
         "are the figures of that run, not of this version: this version's own figures are its test split's above.</p>"
         f"<table><tr><th>held-out source</th><th>reviews</th>{header}</tr>{rows}{mean}</table>"

@@ -104,7 +104,7 @@ def score_current_model(folder: Path, outcome: TrainingOutcome) -> dict[str, Any
 def test_split_parquet(test: LabelledReviews) -> bytes:
     table = pa.table(
         {
-            "tokens": pa.array(test.tokens, pa.list_(pa.string())),
+            "tokens": pa.array(test.token_lists(), pa.list_(pa.string())),
             "token_count": pa.array(test.token_count, pa.int32()),
             "text_length": pa.array(test.text_length, pa.int32()),
             "label": pa.array(test.label_names(), pa.string()),

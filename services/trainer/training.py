@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reviews_model.features import FeatureConfig
+from reviews_model.features import FeatureConfig, Tokens
 from reviews_model.lexicon import valences
 from reviews_model.model import FitReport, ModelConfig, StackedModel, fit_stacked_model, predict_labels
 from shared.etl_schema import (
@@ -122,7 +122,9 @@ class LabelledReviews:
     """Reviews ready for the model; `labels` index into `classes`."""
 
     classes: tuple[str, ...]
-    tokens: list[list[str]]
+    tokens: Tokens
+    """An Arrow list<string> array as the corpus is read (a million reviews' tokens as Python lists would take
+    ~4 GB), or plain lists."""
     labels: npt.NDArray[np.int64]
     token_count: npt.NDArray[np.int32]
     text_length: npt.NDArray[np.int32]
@@ -139,13 +141,19 @@ class LabelledReviews:
     def subset(self, rows: npt.NDArray[np.int64]) -> LabelledReviews:
         return LabelledReviews(
             classes=self.classes,
-            tokens=[self.tokens[row] for row in rows],
+            tokens=self.tokens.take(pa.array(rows))
+            if isinstance(self.tokens, pa.Array)
+            else [self.tokens[row] for row in rows],
             labels=self.labels[rows],
             token_count=self.token_count[rows],
             text_length=self.text_length[rows],
             texts=[self.texts[row] for row in rows],
             ratings=None if self.ratings is None else self.ratings[rows],
         )
+
+    def token_lists(self) -> list[list[str]]:
+        tokens = self.tokens
+        return tokens.to_pylist() if isinstance(tokens, pa.Array) else [list(row) for row in tokens]
 
     def label_names(self) -> list[str]:
         return [self.classes[index] for index in self.labels]
@@ -173,7 +181,7 @@ def prepare_reviews(
     index = {label: position for position, label in enumerate(classes)}
     reviews = LabelledReviews(
         classes=classes,
-        tokens=kept.column(TOKENS).to_pylist(),
+        tokens=kept.column(TOKENS).combine_chunks(),
         labels=np.array([index[label] for label in kept.column(LABEL).to_pylist()], dtype=np.int64),
         token_count=kept.column(TOKEN_COUNT).to_numpy().astype(np.int32),
         text_length=kept.column(TEXT_LENGTH).to_numpy().astype(np.int32),

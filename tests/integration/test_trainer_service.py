@@ -697,4 +697,6 @@ def test_a_grid_search_tunes_on_validation_and_promotes_the_best_trial(
     # And the report lists every trial
     page = store(stack).read_bytes(layout.metrics_report_key("v1.0", "report.html")).decode()
     assert "Grid search: 2 trials" in page
+    # with the note of the benchmark run the defaults were chosen on
+    assert "how the default configuration was chosen" in page
     assert all(result["training_job"] in page for result in search["results"])
