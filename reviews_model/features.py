@@ -342,7 +342,12 @@ def fit_vocabulary(
         for start in range(0, len(sample), BATCH_ROWS)
     ]
     table = pa.concat_tables(frequencies).group_by("term").aggregate([("df", "sum")]).rename_columns(["term", "df"])
-    table = table.filter(pc.greater_equal(table.column("df"), min(config.min_df, len(sample))))
+    table = table.filter(pc.greater_equal(table.column("df"), config.min_df))
+    if table.num_rows == 0:
+        raise ValueError(
+            f"no n-gram occurs in at least features.min_df={config.min_df} of the {len(sample)} reviews the "
+            "vocabulary is chosen on: lower min_df"
+        )
     # The most frequent first, ties in term order, so the choice does not depend on the order of the rows.
     table = table.sort_by([("df", "descending"), ("term", "ascending")]).slice(0, config.max_features)
     terms = sorted(table.column("term").to_pylist())

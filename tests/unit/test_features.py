@@ -107,3 +107,9 @@ def test_counting_in_batches_gives_the_same_matrices(monkeypatch: pytest.MonkeyP
         assert (batched[window] != matrix).nnz == 0
     assert refitted.terms == vocabulary.terms
     np.testing.assert_array_equal(refitted.idf, vocabulary.idf)
+
+
+def test_a_min_df_beyond_the_corpus_is_refused_naming_it() -> None:
+    tokens = real_tokens(200)
+    with pytest.raises(ValueError, match=r"features\.min_df=1000 of the 200 reviews"):
+        fit_vocabulary(tokens, FeatureConfig(min_df=1_000), valences=valences())
