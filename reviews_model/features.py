@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -137,14 +138,10 @@ class Vocabulary:
     lexicon: FloatArray | None = None
     """(2, terms) float32: each term's positive and negative valence; None when the config has no lexicon."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_lookup", pa.array(self.terms, pa.string()))
-
-    @property
+    @cached_property
     def lookup(self) -> pa.Array:
         """The terms as an Arrow array: the value set every review's n-grams are looked up in."""
-        lookup: pa.Array = self.__dict__["_lookup"]
-        return lookup
+        return pa.array(self.terms, pa.string())
 
 
 def ngrams_of(ngram_max: int) -> Any:
@@ -282,7 +279,12 @@ class ReviewFeatures:
 
 
 def review_features(tokens: Tokens, token_count: Any, text_length: Any, vocabulary: Vocabulary) -> ReviewFeatures:
-    counts = window_counts(tokens, vocabulary)
+    return _features_of_counts(window_counts(tokens, vocabulary), token_count, text_length, vocabulary)
+
+
+def _features_of_counts(
+    counts: dict[str, Any], token_count: Any, text_length: Any, vocabulary: Vocabulary
+) -> ReviewFeatures:
     tfidf = {window: tfidf_of_counts(matrix, vocabulary) for window, matrix in counts.items()}
     dense = [dense_features(token_count, text_length)]
     if vocabulary.lexicon is not None:
@@ -330,9 +332,36 @@ def fit_vocabulary(
 
     `valences` (word → valence, `reviews_model.lexicon.valences()`) is required when `config.lexicon`.
     """
+    lists = token_lists(tokens)
+    terms = _chosen_terms(lists, config, seed, valences)
+    whole_reviews = config.model_copy(update={"head_window": 0, "tail_window": 0})
+    counts = window_counts(lists, Vocabulary(whole_reviews, terms, np.ones(len(terms), dtype=np.float32)))
+    return _weighted(terms, counts["all"], config, valences)
+
+
+def fit_features(
+    tokens: Tokens,
+    token_count: Any,
+    text_length: Any,
+    config: FeatureConfig,
+    seed: int = 42,
+    valences: Mapping[str, float] | None = None,
+) -> tuple[Vocabulary, ReviewFeatures]:
+    """`fit_vocabulary` and the training reviews' features, counting their n-grams once: the idf needs the
+    whole-review counts the features are built from."""
+    lists = token_lists(tokens)
+    terms = _chosen_terms(lists, config, seed, valences)
+    counts = window_counts(lists, Vocabulary(config, terms, np.ones(len(terms), dtype=np.float32)))
+    vocabulary = _weighted(terms, counts["all"], config, valences)
+    return vocabulary, _features_of_counts(counts, token_count, text_length, vocabulary)
+
+
+def _chosen_terms(
+    lists: pa.ListArray, config: FeatureConfig, seed: int, valences: Mapping[str, float] | None
+) -> list[str]:
+    """The vocabulary's terms, in column order: chosen on a seeded sample of at most `vocabulary_sample_rows`."""
     if config.lexicon and valences is None:
         raise ValueError("the lexicon features need the lexicon's valences: pass reviews_model.lexicon.valences()")
-    lists = token_lists(tokens)
     sample = lists
     if len(lists) > config.vocabulary_sample_rows:
         chosen = np.sort(np.random.default_rng(seed).choice(len(lists), config.vocabulary_sample_rows, replace=False))
@@ -350,12 +379,16 @@ def fit_vocabulary(
         )
     # The most frequent first, ties in term order, so the choice does not depend on the order of the rows.
     table = table.sort_by([("df", "descending"), ("term", "ascending")]).slice(0, config.max_features)
-    terms = sorted(table.column("term").to_pylist())
-    whole_reviews = config.model_copy(update={"head_window": 0, "tail_window": 0})
-    counts = window_counts(lists, Vocabulary(whole_reviews, terms, np.ones(len(terms), dtype=np.float32)))["all"]
-    document_frequency = np.bincount(counts.indices, minlength=len(terms))
-    # scikit-learn's smoothed idf: ln((1 + n) / (1 + df)) + 1.
-    idf = (np.log((1.0 + len(lists)) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
+    return sorted(table.column("term").to_pylist())
+
+
+def _weighted(
+    terms: list[str], whole_review_counts: Any, config: FeatureConfig, valences: Mapping[str, float] | None
+) -> Vocabulary:
+    """The vocabulary of `terms` with scikit-learn's smoothed idf, ln((1 + n) / (1 + df)) + 1, over every review."""
+    reviews = whole_review_counts.shape[0]
+    document_frequency = np.bincount(whole_review_counts.indices, minlength=len(terms))
+    idf = (np.log((1.0 + reviews) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
     lexicon = lexicon_weights(terms, valences) if valences is not None and config.lexicon else None
     return Vocabulary(config=config, terms=terms, idf=idf, lexicon=lexicon)
 

@@ -56,7 +56,7 @@ from .features import (
     Tokens,
     Vocabulary,
     dense_names,
-    fit_vocabulary,
+    fit_features,
     review_features,
 )
 
@@ -249,8 +249,7 @@ def fit_stacked_model(
 ) -> tuple[StackedModel, FitReport]:
     """Fit the whole model on the training split; `labels` index into `classes`, `ratings` are their stars,
     `valences` the sentiment lexicon (`reviews_model.lexicon.valences()`, when `features.lexicon`)."""
-    vocabulary = fit_vocabulary(tokens, features, seed=config.seed, valences=valences)
-    reviews = review_features(tokens, token_count, text_length, vocabulary)
+    vocabulary, reviews = fit_features(tokens, token_count, text_length, features, seed=config.seed, valences=valences)
     head_labels, head_classes = _grades(ratings, labels, classes)
     scored = len(head_classes) if head_classes is not None else len(classes)
     rows = len(labels)

@@ -9,6 +9,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from reviews_model import features
 from reviews_model.features import (
     FeatureConfig,
+    fit_features,
     fit_vocabulary,
     ngrams_of,
     review_features,
@@ -113,3 +114,15 @@ def test_a_min_df_beyond_the_corpus_is_refused_naming_it() -> None:
     tokens = real_tokens(200)
     with pytest.raises(ValueError, match=r"features\.min_df=1000 of the 200 reviews"):
         fit_vocabulary(tokens, FeatureConfig(min_df=1_000), valences=valences())
+
+
+def test_fitting_the_features_counts_once_and_gives_what_the_vocabulary_and_the_features_give() -> None:
+    table = real_etl_rows().slice(0, 800)
+    tokens, counts, lengths = table.column("tokens"), table.column("token_count"), table.column("text_length")
+    vocabulary, fitted = fit_features(tokens, counts, lengths, FeatureConfig(), valences=valences())
+    separately = fit_vocabulary(tokens, FeatureConfig(), valences=valences())
+    assert vocabulary.terms == separately.terms
+    np.testing.assert_array_equal(vocabulary.idf, separately.idf)
+    again = review_features(tokens, counts, lengths, vocabulary)
+    assert all((fitted.tfidf[window] != matrix).nnz == 0 for window, matrix in again.tfidf.items())
+    np.testing.assert_array_equal(fitted.dense, again.dense)
