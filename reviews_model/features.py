@@ -1,9 +1,11 @@
 """Features from the ETL's tokens: word n-gram TF-IDF over three windows, sentiment-lexicon sums, lengths.
 
 One implementation for training and prediction. Every matrix is built from the Arrow token lists with
-vectorised kernels (no Python loop per review): n-grams are `binary_join_element_wise` over shifted
-slices of the flat token array, kept where both ends belong to the same review; terms become columns
-with one hash lookup (`index_in`) against the vocabulary; counts are summed per row by scipy's CSR code.
+vectorised kernels (no Python loop per review): the tokens become word ids with one hash lookup
+(`index_in`) against the words of the vocabulary's terms; an n-gram is then the integer key of its
+words' ids over shifted slices of the flat id array, kept where all its tokens belong to the same
+review, and becomes a column with one int64 lookup (`NgramIndex`); counts are summed per row by
+scipy's CSR code. No n-gram text is built to count a review, which is what makes prediction fast.
 The trainer and the predictor therefore compute the same features by construction, and a million
 reviews are vectorised in seconds rather than the minutes scikit-learn's Python analyzer takes.
 
@@ -139,9 +141,49 @@ class Vocabulary:
     """(2, terms) float32: each term's positive and negative valence; None when the config has no lexicon."""
 
     @cached_property
-    def lookup(self) -> pa.Array:
-        """The terms as an Arrow array: the value set every review's n-grams are looked up in."""
-        return pa.array(self.terms, pa.string())
+    def ngram_index(self) -> NgramIndex:
+        """The terms as integer keys of their words, what every review's n-grams are looked up in."""
+        return NgramIndex.of(self.terms, self.config.ngram_max)
+
+
+@dataclass(frozen=True)
+class NgramIndex:
+    """The vocabulary's terms as integers: each word of any term gets an id, an n-gram the key
+    `((id1 * words) + id2) * words + …` (below 2**63 for up to 3 words of ~2M distinct words)."""
+
+    words: pa.Array
+    """Every word of every term: the one value set the reviews' tokens are looked up in (as strings)."""
+    unigram_columns: npt.NDArray[np.int32]
+    """Per word id: the column of the word as a unigram term, or -1."""
+    keys: dict[int, pa.Array]
+    """Per n-gram size from 2: the int64 keys of the terms of that many words."""
+    columns: dict[int, npt.NDArray[np.int32]]
+    """Per size: the column of each key, in the order of `keys[size]`."""
+
+    @classmethod
+    def of(cls, terms: Sequence[str], ngram_max: int) -> NgramIndex:
+        parts = pc.split_pattern(pa.array(terms, pa.string()), " ")
+        size_of_term = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(parts)
+        words = pc.unique(flat)
+        word = pc.index_in(flat, value_set=words).to_numpy(zero_copy_only=False).astype(np.int64)
+        first_word = parts.offsets.to_numpy()[:-1].astype(np.int64)
+        index = cls(words, np.full(len(words), -1, dtype=np.int32), {}, {})
+        for size in range(1, ngram_max + 1):
+            term_columns = np.flatnonzero(size_of_term == size).astype(np.int32)
+            keys = index.keys_of(word, first_word[term_columns], size)
+            if size == 1:
+                index.unigram_columns[keys] = term_columns
+            else:
+                index.keys[size], index.columns[size] = pa.array(keys, pa.int64()), term_columns
+        return index
+
+    def keys_of(self, word: npt.NDArray[Any], start: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.int64]:
+        """The keys of the n-grams of `size` words starting at each `start` of the word-id sequence `word`."""
+        key = word[start].astype(np.int64)
+        for offset in range(1, size):
+            key = key * len(self.words) + word[start + offset]
+        return key
 
 
 def ngrams_of(ngram_max: int) -> Any:
@@ -170,54 +212,28 @@ def token_lists(tokens: Tokens) -> pa.ListArray:
     return pa.array([list(row) for row in tokens], pa.list_(pa.string()))
 
 
-@dataclass(frozen=True)
-class Occurrences:
-    """Every n-gram occurrence of some reviews: its text, review and where in the review it lies."""
-
-    terms: pa.Array
-    review: npt.NDArray[np.int64]
-    first: npt.NDArray[np.int64]
-    """Position of the n-gram's first token in its review."""
-    last: npt.NDArray[np.int64]
-    """Position of its last token."""
-    length: npt.NDArray[np.int64]
-    """Tokens in the n-gram's review."""
-
-
-def occurrences(lists: pa.ListArray, ngram_max: int) -> list[Occurrences]:
-    """The unigrams, then the bigrams, … of every review, each with its position."""
+def ngram_texts(lists: pa.ListArray, ngram_max: int) -> list[tuple[pa.Array, npt.NDArray[np.int64]]]:
+    """The unigrams, then the bigrams, … of every review as text (words joined by a space), each with
+    its review: what the vocabulary's terms are chosen from (counting against a fitted vocabulary
+    needs no text, see `_window_counts`)."""
     flat = lists.flatten()
     review = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
-    offsets = lists.offsets.to_numpy() - lists.offsets[0].as_py()
-    lengths = np.diff(offsets).astype(np.int64)
-    position = np.arange(len(flat), dtype=np.int64) - offsets[:-1][review] if len(flat) else review
-    found = [Occurrences(flat, review, position, position, lengths[review])]
+    found = [(flat, review)]
     for size in range(2, ngram_max + 1):
         starts = len(flat) - size + 1
         if starts <= 0:
             break
         within = review[:starts] == review[size - 1 :]
         joined = pc.binary_join_element_wise(*(flat.slice(offset, starts) for offset in range(size)), " ")
-        rows = review[:starts][within]
-        first = position[:starts][within]
-        found.append(Occurrences(joined.filter(pa.array(within)), rows, first, first + size - 1, lengths[rows]))
+        found.append((joined.filter(pa.array(within)), review[:starts][within]))
     return found
-
-
-def _csr(rows: npt.NDArray[np.int64], columns: npt.NDArray[np.int32], shape: tuple[int, int]) -> Any:
-    """Counts as a canonical CSR matrix, from occurrences in row order (`rows` non-decreasing)."""
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), columns, indptr), shape=shape)
-    matrix.sum_duplicates()
-    return matrix
 
 
 def window_counts(tokens: Tokens, vocabulary: Vocabulary) -> dict[str, Any]:
     """Raw term counts per window (`config.windows`), each a CSR matrix (reviews, terms).
 
-    Built `BATCH_ROWS` reviews at a time: the occurrences of a million reviews' n-grams (their texts and
-    positions) would take several GB at once; one batch's are dropped once counted.
+    Built `BATCH_ROWS` reviews at a time: the occurrences of a million reviews' n-grams would take
+    several GB at once; one batch's are dropped once counted.
     """
     lists = token_lists(tokens)
     if len(lists) <= BATCH_ROWS:
@@ -227,29 +243,80 @@ def window_counts(tokens: Tokens, vocabulary: Vocabulary) -> dict[str, Any]:
 
 
 def _window_counts(lists: pa.ListArray, vocabulary: Vocabulary) -> dict[str, Any]:
+    """The counting kernel: tokens become word ids with one string lookup, n-grams become integer keys.
+
+    No n-gram text is built: a bigram is the pair of its words' ids (`NgramIndex`), looked up as one
+    int64. Every token gets a row of slots, one per n-gram size, holding the column of the n-gram that
+    starts there (or -1), so the slots are already in review order: a window's CSR is its tokens' slots,
+    with no sort and no per-occurrence row numbers.
+    """
     config = vocabulary.config
+    index = vocabulary.ngram_index
     shape = (len(lists), len(vocabulary.terms))
-    parts: dict[str, tuple[list[Any], list[Any]]] = {window: ([], []) for window in config.windows}
-    for found in occurrences(lists, config.ngram_max):
-        columns = pc.index_in(found.terms, value_set=vocabulary.lookup)
-        known = pc.is_valid(columns).to_numpy(zero_copy_only=False)
-        column = columns.drop_null().to_numpy(zero_copy_only=False).astype(np.int32)
-        rows = found.review[known]
-        masks: dict[str, Any] = {"all": None}
-        if config.head_window:
-            masks["head"] = found.last[known] < config.head_window
-        if config.tail_window:
-            masks["tail"] = found.first[known] >= found.length[known] - config.tail_window
-        for window, mask in masks.items():
-            parts[window][0].append(rows if mask is None else rows[mask])
-            parts[window][1].append(column if mask is None else column[mask])
-    counts = {}
-    for window, (rows_parts, column_parts) in parts.items():
-        rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, np.int64)
-        columns = np.concatenate(column_parts) if column_parts else np.zeros(0, np.int32)
-        order = np.argsort(rows, kind="stable")  # n-gram sizes were appended one after the other
-        counts[window] = _csr(rows[order], columns[order], shape)
-    return counts
+    word = pc.index_in(lists.flatten(), value_set=index.words).fill_null(-1).to_numpy(zero_copy_only=False)
+    offsets = (lists.offsets.to_numpy() - lists.offsets[0].as_py()).astype(np.int64)
+    lengths = np.diff(offsets)
+    sizes = config.ngram_max
+    slots = np.full((len(word), sizes), -1, dtype=np.int32)
+    known = word >= 0
+    slots[known, 0] = index.unigram_columns[word[known]]
+    opens_review = np.zeros(len(word) + 1, dtype=bool)
+    opens_review[offsets] = True  # an n-gram cannot run on into the next review
+    for size in range(2, sizes + 1):
+        starts = len(word) - size + 1
+        if starts <= 0:
+            break
+        whole = known[:starts].copy()
+        for offset in range(1, size):
+            whole &= known[offset : offset + starts] & ~opens_review[offset : offset + starts]
+        start = np.flatnonzero(whole)
+        found = pc.index_in(pa.array(index.keys_of(word, start, size)), value_set=index.keys[size])
+        found_column = found.fill_null(-1).to_numpy(zero_copy_only=False)
+        hit = found_column >= 0
+        slots[start[hit], size - 1] = index.columns[size][found_column[hit]]
+    counts: dict[str, Any] = {}
+    if config.head_window:
+        head_lengths = np.minimum(lengths, config.head_window)
+        head_tokens = _ranges(offsets[:-1], head_lengths)
+        head = slots[head_tokens]
+        position = head_tokens - np.repeat(offsets[:-1], head_lengths)
+        head[position[:, None] + np.arange(sizes) >= config.head_window] = -1  # n-grams that end past the head
+        counts["head"] = _csr_of_slots(head, _offsets_of(head_lengths), shape)
+    if config.tail_window:
+        tail_lengths = np.minimum(lengths, config.tail_window)
+        tail_tokens = _ranges(offsets[1:] - tail_lengths, tail_lengths)
+        counts["tail"] = _csr_of_slots(slots[tail_tokens], _offsets_of(tail_lengths), shape)
+    counts["all"] = _csr_of_slots(slots, offsets, shape)
+    return {window: counts[window] for window in config.windows}
+
+
+def _ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The concatenated ranges [start, start + length)."""
+    ends = np.cumsum(lengths)
+    within = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    ranges: npt.NDArray[np.int64] = within + np.repeat(starts - (ends - lengths), lengths)
+    return ranges
+
+
+def _offsets_of(lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def _csr_of_slots(slots: npt.NDArray[np.int32], token_offsets: npt.NDArray[np.int64], shape: tuple[int, int]) -> Any:
+    """Counts as a canonical CSR matrix from a (tokens, sizes) slot table whose tokens are grouped by review
+    (review r's are token_offsets[r]:token_offsets[r + 1])."""
+    valid = slots >= 0
+    per_token = valid[:, 0].astype(np.int64)
+    for size in range(1, valid.shape[1]):
+        per_token += valid[:, size]  # column by column: numpy's sum over a row of 2 is ~5x slower
+    before_token = _offsets_of(per_token)
+    indices = slots[valid]
+    data = np.ones(len(indices), dtype=np.float32)
+    matrix = sp.csr_matrix((data, indices, before_token[token_offsets]), shape=shape)
+    matrix.sum_duplicates()
+    return matrix
 
 
 def tfidf_of_counts(counts: Any, vocabulary: Vocabulary) -> Any:
@@ -396,11 +463,11 @@ def _weighted(
 def _document_frequencies(lists: pa.ListArray, ngram_max: int) -> pa.Table:
     """(term, df): in how many of `lists`' reviews each n-gram occurs."""
     tables = []
-    for found in occurrences(lists, ngram_max):
-        encoded = pc.dictionary_encode(found.terms)
+    for texts, review in ngram_texts(lists, ngram_max):
+        encoded = pc.dictionary_encode(texts)
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         distinct = len(encoded.dictionary)
-        pairs = np.unique(found.review * distinct + codes)  # each (review, term) once
+        pairs = np.unique(review * distinct + codes)  # each (review, term) once
         tables.append(pa.table({"term": encoded.dictionary, "df": np.bincount(pairs % distinct, minlength=distinct)}))
     return pa.concat_tables(tables)
 

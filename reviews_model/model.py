@@ -101,7 +101,13 @@ class ModelConfig(BaseModel):
         default=250_000, ge=1_000, description="The booster learns on at most this many out-of-fold rows (stratified)."
     )
     max_depth: int = Field(default=4, ge=1, le=12)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    learning_rate: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Shrinkage per boosting round. 0.1 scored as 0.05 did on the unseen sources (macro-F1 0.669 "
+        "against 0.669) with half the trees, which is half the booster's prediction time.",
+    )
     max_rounds: int = Field(default=1000, ge=1)
     early_stopping_rounds: int = Field(default=50, ge=1)
     subsample: float = Field(default=0.8, gt=0, le=1)

@@ -25,13 +25,17 @@ def real_tokens(rows: int = 1_500) -> list[list[str]]:
     return tokens[:rows]
 
 
-def test_the_vectorised_tfidf_is_scikit_learns() -> None:
-    # Given real reviews, and scikit-learn's TfidfVectorizer with the same analyzer and settings
+@pytest.mark.parametrize("ngram_max", [1, 2, 3])
+def test_the_vectorised_tfidf_is_scikit_learns(ngram_max: int) -> None:
+    # Given real reviews, among them reviews of no token and of one, and scikit-learn's TfidfVectorizer
+    # with the same analyzer and settings
     tokens = real_tokens()
-    reference = TfidfVectorizer(analyzer=ngrams_of(2), min_df=2, sublinear_tf=True, dtype=np.float32)
+    tokens[10:10] = [[], ["great"], [], ["not", "great"]]
+    reference = TfidfVectorizer(analyzer=ngrams_of(ngram_max), min_df=2, sublinear_tf=True, dtype=np.float32)
     expected = reference.fit_transform(tokens)
     # When the model fits its vocabulary and builds the rows
-    vocabulary = fit_vocabulary(tokens, FeatureConfig(min_df=2, max_features=10**7), valences=valences())
+    config = FeatureConfig(ngram_max=ngram_max, min_df=2, max_features=10**7)
+    vocabulary = fit_vocabulary(tokens, config, valences=valences())
     actual = tfidf_matrix(tokens, vocabulary)
     # Then the terms, the idf and every entry are scikit-learn's
     order = [reference.vocabulary_[term] for term in vocabulary.terms]
