@@ -16,7 +16,8 @@ thread. What is timed, for each, is parquet bytes in → parquet bytes out, with
 columns: read the etl/ parquet, predict every row (the label and every class's probability), write
 the predictions parquet (row_number, review_id, predicted_label, proba_<class>, and for the service
 model_version, source_key, predicted_at). Loading or training the model is not timed (a warm Lambda
-container, or a Batch job, loads it once). Each figure is the median of three runs.
+container, or a Batch job, loads it once). Each figure is the median of five runs, the systems
+taking turns (a slow spell of a shared machine then slows both alike).
 
 - amazon-reviews-nlp: `services.predictor.prediction.predict_parquet` with the trainer's default model.
 - fasttext: fasttext-wheel, `train_supervised(wordNgrams=2, epoch=10, lr=0.5, dim=100)` (bench/train.py's
@@ -63,15 +64,6 @@ def etl_parquet(table: pa.Table, rows: int) -> tuple[bytes, int]:
     sink = io.BytesIO()
     pq.write_table(repeated, sink, compression="zstd")
     return sink.getvalue(), repeated.num_rows
-
-
-def median_seconds(run: Callable[[], object], repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 Predict = Callable[[bytes], bytes]
@@ -137,10 +129,18 @@ def main() -> None:
     body, rows = etl_parquet(table, arguments.rows)
 
     with threadpool_limits(limits=1):
-        for system, build in (("amazon-reviews-nlp", service_system), ("fasttext", fasttext_system)):
-            predict = build(train)
-            predict(etl_parquet(table.slice(0, 1_000), 1_000)[0])  # warm-up: first-call costs are not throughput
-            seconds = median_seconds(lambda: predict(body))  # noqa: B023 (called before the loop moves on)
+        systems = {system: build(train) for system, build in SYSTEMS.items()}
+        warm_up = etl_parquet(table.slice(0, 1_000), 1_000)[0]
+        for predict in systems.values():
+            predict(warm_up)  # first-call costs are not throughput
+        times: dict[str, list[float]] = {system: [] for system in systems}
+        for _ in range(REPEATS):  # interleaved, so a slow spell of the machine slows every system alike
+            for system, predict in systems.items():
+                started = time.perf_counter()
+                predict(body)
+                times[system].append(time.perf_counter() - started)
+        for system, timed in times.items():
+            seconds = statistics.median(timed)
             figure = {
                 "bench": "predict",
                 "system": system,
@@ -149,11 +149,15 @@ def main() -> None:
                 "unit": "rows/s",
                 "rows": rows,
                 "seconds": round(seconds, 3),
+                "repeats": REPEATS,
                 "threads": 1,
                 "train_rows": len(train),
             }
             print(json.dumps(figure), flush=True)
 
+
+SYSTEMS = {"amazon-reviews-nlp": service_system, "fasttext": fasttext_system}
+REPEATS = 5
 
 if __name__ == "__main__":
     main()
