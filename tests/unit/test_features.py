@@ -51,15 +51,17 @@ def test_arrow_lists_and_python_lists_give_the_same_rows() -> None:
     assert (tfidf_matrix(tokens, vocabulary) != tfidf_matrix(tokens.to_pylist(), vocabulary)).nnz == 0
 
 
-def test_the_windows_are_the_first_and_last_tokens_ngrams() -> None:
-    # Given real reviews (long and short ones) and a vocabulary over them
+@pytest.mark.parametrize("ngram_max", [1, 2, 3])
+def test_the_windows_are_the_first_and_last_tokens_ngrams(ngram_max: int) -> None:
+    # Given real reviews (long and short ones, and empty ones) and a vocabulary over them
     tokens = real_tokens()
-    config = FeatureConfig(head_window=8, tail_window=12)
+    tokens[3:3] = [[], ["fine"], []]
+    config = FeatureConfig(ngram_max=ngram_max, head_window=8, tail_window=12)
     vocabulary = fit_vocabulary(tokens, config, valences=valences())
     # When the counts are taken per window
     counts = window_counts(tokens, vocabulary)
     # Then the head window counts exactly the n-grams of the first 8 tokens, the tail those of the last 12
-    whole = FeatureConfig(head_window=0, tail_window=0)
+    whole = FeatureConfig(ngram_max=ngram_max, head_window=0, tail_window=0)
     plain = type(vocabulary)(whole, vocabulary.terms, vocabulary.idf)
     assert (counts["head"] != window_counts([row[:8] for row in tokens], plain)["all"]).nnz == 0
     assert (counts["tail"] != window_counts([row[-12:] for row in tokens], plain)["all"]).nnz == 0
