@@ -20,7 +20,8 @@ informative features non-linearly, with the class weighting and early stopping.
    validation part of the training split.
 
 Chosen on sources the model never saw: `bench/train.py`'s leave-one-source-out evaluation (train on
-every source of ../shared/data but one, test on that one); see `reviews_model/chosen_on.json`.
+every source of ../shared/data but one, test on that one); its figures are in
+`services/trainer/chosen_on.json`.
 
 Cost that grows with the corpus, not faster: the vocabulary is chosen on a sample
 (`FeatureConfig.vocabulary_sample_rows`), the number of out-of-fold folds and of SGD passes shrink as
