@@ -76,8 +76,13 @@ demo: install
 		--infer samples/inference/All_Beauty_5.first1000.json \
 		--out pipeline-output
 
+# Two pytest workers (pytest-xdist), each test taken by whichever is free: an end-to-end test spends
+# much of its time waiting on queues and subprocesses, so two at once keep both cores busy. Every test
+# starts its own emulator on a free port and works in its own tmp_path, so they do not meet.
+TEST_WORKERS ?= 2
 test: install tools lint typecheck
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/python -m pytest \
+		--numprocesses $(TEST_WORKERS) --dist worksteal
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not e2e"
