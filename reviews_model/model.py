@@ -27,8 +27,9 @@ every source of ../shared/data but one, test on that one); its figures are in
 Cost that grows with the corpus, not faster: the vocabulary is chosen on a sample
 (`FeatureConfig.vocabulary_sample_rows`), the number of out-of-fold folds and of SGD passes shrink as
 the corpus grows (`out_of_fold_row_budget`, `logistic_row_passes`: a million reviews need neither five
-folds nor thirty passes to fit 200k weights), and the booster learns on at most `max_booster_rows`
-of the out-of-fold rows.
+folds nor thirty passes to fit 200k weights), the two SVM heads learn on at most `max_svm_rows` (liblinear's
+time grows faster than its rows), and the booster learns on at most `max_booster_rows` of the out-of-fold
+rows.
 
 Everything fitted is plain data: the vocabulary, idf and lexicon weights, each head's weight matrix and
 bias, and the booster (saved in XGBoost's UBJSON format by `artifacts.py`).

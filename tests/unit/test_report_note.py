@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reviews_model.model import STACK_DESIGN
 from services.trainer.report import chosen_on, chosen_on_section
 
 
@@ -10,6 +11,13 @@ def test_the_recorded_benchmark_run_is_shipped_with_the_trainer() -> None:
     recorded = chosen_on()
     assert recorded is not None
     assert recorded["loso"]["sources"] and set(recorded["loso"]["mean"]) == set(recorded["systems"])
+
+
+def test_the_recorded_run_is_of_the_design_the_trainer_ships() -> None:
+    # A change of design must be re-recorded, or every report would show another model's figures.
+    recorded = chosen_on()
+    assert recorded is not None
+    assert recorded["model_design"] == STACK_DESIGN, "run `python bench/train.py --record`"
 
 
 def test_the_note_shows_the_date_the_sources_and_every_systems_figures() -> None:
