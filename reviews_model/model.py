@@ -218,7 +218,7 @@ def nb_svm_head(
     labels: npt.NDArray[np.int64],
     classes: int,
     config: ModelConfig,
-    fit_rows: npt.NDArray[np.int64] | None = None,
+    fit_on: tuple[Matrix, npt.NDArray[np.int64]] | None = None,
 ) -> LinearHead:
     """NB-SVM (Wang and Manning, 2012): per class, a binary linear SVM on the TF-IDF scaled by the naive Bayes
     log-count ratio of each n-gram (how much more often reviews of the class contain it than the others do).
@@ -226,8 +226,8 @@ def nb_svm_head(
     The scaling lets a few strongly partisan n-grams speak loudly while the SVM's margin keeps the common,
     ambiguous ones quiet; it is the head that reads reviews from unseen sources best. Scaling the features
     by r and then weighting them by w is the linear model r * w on the plain TF-IDF, so the head stores
-    just that product: the same (classes, terms) matrix as every other head. The ratios count every row;
-    the SVMs learn on `fit_rows` (None: all).
+    just that product: the same (classes, terms) matrix as every other head. The ratios count every row of
+    `matrix`; the SVMs learn on `fit_on`, (rows, their labels) of it (None: all of it).
     """
     rows = matrix.shape[0]
     # Which reviews contain each n-gram, per class: a one-hot (classes, rows) times the presence pattern.
@@ -235,8 +235,7 @@ def nb_svm_head(
     one_hot = sp.csr_matrix((np.ones(rows, dtype=np.float32), (labels, np.arange(rows))), shape=(classes, rows))
     containing = np.asarray((one_hot @ presence).todense(), dtype=np.float64)
     everywhere = containing.sum(axis=0)
-    fitted = matrix if fit_rows is None else matrix[fit_rows]
-    fitted_labels = labels if fit_rows is None else labels[fit_rows]
+    fitted, fitted_labels = fit_on if fit_on is not None else (matrix, labels)
     weights = np.zeros((classes, matrix.shape[1]), dtype=np.float32)
     bias = np.zeros(classes, dtype=np.float32)
     for grade in range(classes):
@@ -265,11 +264,9 @@ def fit_heads(
         n_jobs=config.threads,
     ).fit(matrix, labels)
     svm_rows = svm_sample(labels, config)
-    svm = LinearSVC(C=config.svm_c, class_weight="balanced", random_state=config.seed)
-    if svm_rows is None:
-        svm.fit(matrix, labels)
-    else:
-        svm.fit(matrix[svm_rows], labels[svm_rows])
+    # Both SVM heads learn on the same rows, taken out of the matrix once.
+    svm_matrix, svm_labels = (matrix, labels) if svm_rows is None else (matrix[svm_rows], labels[svm_rows])
+    svm = LinearSVC(C=config.svm_c, class_weight="balanced", random_state=config.seed).fit(svm_matrix, svm_labels)
     bayes = ComplementNB(alpha=config.nb_alpha).fit(matrix, labels)
     return [
         LinearHead("logistic", *_two_sided(logistic.coef_, logistic.intercept_, classes)),
@@ -280,7 +277,7 @@ def fit_heads(
             np.zeros(classes, dtype=np.float32),
             centred=True,
         ),
-        nb_svm_head(matrix, labels, classes, config, svm_rows),
+        nb_svm_head(matrix, labels, classes, config, fit_on=(svm_matrix, svm_labels)),
     ]
 
 
